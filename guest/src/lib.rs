@@ -1,0 +1,17 @@
+//! The guest half of repack.
+//!
+//! Everything here works on a [`tree::Tree`]: an abstract, read-only view of a directory
+//! tree with POSIX metadata. Inside the component the tree is the host's capability
+//! handle (see `component`); in native unit tests it is a plain directory.
+//!
+//! Modules:
+//! - [`tree`]: the filesystem view the guest reads through.
+//! - [`mtree`]: umoci's mtree manifests (vis encoding, keywords, walk, writer, parser).
+
+pub mod mtree;
+pub mod tree;
+
+// The generated bindings are the one place that needs `unsafe` (the canonical ABI).
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+mod component;

@@ -1,0 +1,156 @@
+//! The ten keywords umoci records for every object, computed from its metadata.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::vis;
+use crate::tree::{FsError, Kind, Metadata, Tree};
+
+/// umoci's keyword set, in the order entries carry them.
+pub const KEYWORDS: [&str; 10] = [
+    "size",
+    "type",
+    "uid",
+    "gid",
+    "mode",
+    "link",
+    "nlink",
+    "tar_time",
+    "sha256digest",
+    "xattr",
+];
+
+/// The mtree `type` value of an object kind.
+pub fn type_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Regular => "file",
+        Kind::Directory => "dir",
+        Kind::Symlink => "link",
+        Kind::Fifo => "fifo",
+        Kind::Socket => "socket",
+        Kind::CharDevice => "char",
+        Kind::BlockDevice => "block",
+    }
+}
+
+/// The mtree `mode` value: permission, setuid, setgid and sticky bits in C's `%#o`
+/// form (`0755`, `04755`, and `0` for no bits at all).
+pub fn mode_value(mode: u32) -> String {
+    let bits = mode & 0o7777;
+    if bits == 0 {
+        "0".to_owned()
+    } else {
+        format!("0{bits:o}")
+    }
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// All keywords of the object at `path` with metadata `meta`, each as `key=value`, in
+/// [`KEYWORDS`] order (one `xattr.<name>=<base64>` per extended attribute). Keywords that
+/// do not apply to the object's type are left out.
+pub fn keywords(tree: &dyn Tree, path: &[u8], meta: &Metadata) -> Result<Vec<String>, FsError> {
+    let mut out = Vec::with_capacity(10);
+    let target = match meta.kind {
+        Kind::Symlink => Some(tree.read_link(path)?),
+        _ => None,
+    };
+    out.push(format!("size={}", meta.size));
+    out.push(format!("type={}", type_name(meta.kind)));
+    out.push(format!("uid={}", meta.uid));
+    out.push(format!("gid={}", meta.gid));
+    out.push(format!("mode={}", mode_value(meta.mode)));
+    if let Some(target) = &target {
+        let mut kv = String::from("link=");
+        vis::encode_into(target, &mut kv);
+        out.push(kv);
+    }
+    out.push(format!("nlink={}", meta.nlink));
+    out.push(format!("tar_time={}.000000000", meta.mtime_sec));
+    if meta.kind == Kind::Regular {
+        out.push(format!("sha256digest={}", hex(&tree.digest(path)?)));
+    }
+    if matches!(meta.kind, Kind::Regular | Kind::Directory) {
+        for (name, value) in tree.xattrs(path)? {
+            let mut kv = String::from("xattr.");
+            vis::encode_into(&name, &mut kv);
+            kv.push('=');
+            kv.push_str(&BASE64.encode(value));
+            out.push(kv);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::mem::{MemTree, meta};
+
+    #[test]
+    fn mode_is_printed_like_c_alternate_octal() {
+        assert_eq!(mode_value(0o755), "0755");
+        assert_eq!(mode_value(0o4755), "04755");
+        assert_eq!(mode_value(0o1777), "01777");
+        assert_eq!(mode_value(0), "0");
+        assert_eq!(mode_value(0o100644), "0644", "file-type bits are dropped");
+    }
+
+    #[test]
+    fn symlink_has_link_and_target_size_but_no_digest_or_xattrs() {
+        let mut tree = MemTree::new();
+        tree.insert(b"sh", meta(Kind::Symlink, 0o777), b"../x y")
+            .xattrs
+            .push((b"user.a".to_vec(), b"b".to_vec()));
+        let m = tree.metadata(b"sh").unwrap();
+        let kws = keywords(&tree, b"sh", &m).unwrap();
+        assert_eq!(
+            kws,
+            [
+                "size=6",
+                "type=link",
+                "uid=0",
+                "gid=0",
+                "mode=0777",
+                "link=../x\\040y",
+                "nlink=1",
+                "tar_time=1000.000000000"
+            ]
+        );
+    }
+
+    #[test]
+    fn regular_file_has_digest_and_xattrs_in_listing_order() {
+        let mut tree = MemTree::new();
+        let node = tree.insert(b"f", meta(Kind::Regular, 0o4755), b"\x01\x02");
+        node.xattrs.push((b"user.with space".to_vec(), b"v".to_vec()));
+        node.xattrs.push((b"security.capability".to_vec(), vec![]));
+        let m = tree.metadata(b"f").unwrap();
+        let kws = keywords(&tree, b"f", &m).unwrap();
+        assert_eq!(kws[4], "mode=04755");
+        assert_eq!(kws[7], format!("sha256digest=0102{}", "0".repeat(60)));
+        assert_eq!(kws[8], "xattr.user.with\\040space=dg==");
+        assert_eq!(kws[9], "xattr.security.capability=");
+    }
+
+    #[test]
+    fn devices_and_fifos_carry_neither_digest_nor_xattrs() {
+        let mut tree = MemTree::new();
+        tree.insert(b"null", meta(Kind::CharDevice, 0o666), b"")
+            .xattrs
+            .push((b"user.a".to_vec(), b"b".to_vec()));
+        let m = tree.metadata(b"null").unwrap();
+        let kws = keywords(&tree, b"null", &m).unwrap();
+        assert_eq!(kws.len(), 7);
+        assert_eq!(kws[1], "type=char");
+    }
+}

@@ -1,0 +1,223 @@
+//! The walk that visits a tree in mtree manifest order.
+//!
+//! Order (go-mtree's, which umoci uses): the root first; inside each directory first all
+//! non-directories sorted bytewise by name, then each subdirectory (sorted) with its own
+//! contents, then a step back up. The walk keeps its own stack, so a hostile, very deep
+//! tree cannot exhaust the guest's call stack.
+
+use std::fmt;
+
+use super::keywords::keywords;
+use super::vis;
+use crate::tree::{Entry, FsError, Kind, Metadata, Tree, join};
+
+/// One step of the walk.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Entering a directory (the root has the empty path and the name `.`).
+    Dir {
+        /// Path relative to the root.
+        path: &'a [u8],
+        /// Name in its parent.
+        name: &'a [u8],
+        /// The directory's metadata.
+        meta: &'a Metadata,
+        /// Its keywords, `key=value`, in keyword order.
+        keywords: &'a [String],
+    },
+    /// A non-directory inside the current directory.
+    Object {
+        /// Path relative to the root.
+        path: &'a [u8],
+        /// Name in its directory.
+        name: &'a [u8],
+        /// The object's metadata.
+        meta: &'a Metadata,
+        /// Its keywords, `key=value`, in keyword order.
+        keywords: &'a [String],
+    },
+    /// Leaving the current directory.
+    Up,
+}
+
+/// A walk that failed on one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkError {
+    /// The object's path relative to the root.
+    pub path: Vec<u8>,
+    /// Why it failed.
+    pub error: FsError,
+}
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() {
+            ".".to_owned()
+        } else {
+            vis::encode(&self.path)
+        };
+        write!(f, "{path}: {}", self.error)
+    }
+}
+
+impl std::error::Error for WalkError {}
+
+/// Attach the path an error happened on.
+fn at(path: &[u8]) -> impl FnOnce(FsError) -> WalkError + '_ {
+    move |error| WalkError {
+        path: path.to_vec(),
+        error,
+    }
+}
+
+/// A directory whose subdirectories are still to be visited.
+struct Frame {
+    path: Vec<u8>,
+    subdirs: std::vec::IntoIter<Entry>,
+}
+
+/// Walk `tree`, calling `visit` for every step in manifest order.
+pub fn walk<E>(
+    tree: &dyn Tree,
+    visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<WalkError>,
+{
+    let root_meta = tree.metadata(b"").map_err(at(b""))?;
+    if root_meta.kind != Kind::Directory {
+        return Err(at(b"")(FsError::Io("the root is not a directory".into())).into());
+    }
+    let root_kws = keywords(tree, b"", &root_meta).map_err(at(b""))?;
+    visit(Event::Dir {
+        path: b"",
+        name: b".",
+        meta: &root_meta,
+        keywords: &root_kws,
+    })?;
+    let mut stack = vec![enter(tree, Vec::new(), visit)?];
+    while let Some(frame) = stack.last_mut() {
+        let Some(dir) = frame.subdirs.next() else {
+            stack.pop();
+            visit(Event::Up)?;
+            continue;
+        };
+        let path = join(&frame.path, &dir.name);
+        let kws = keywords(tree, &path, &dir.meta).map_err(at(&path))?;
+        visit(Event::Dir {
+            path: &path,
+            name: &dir.name,
+            meta: &dir.meta,
+            keywords: &kws,
+        })?;
+        stack.push(enter(tree, path, visit)?);
+    }
+    Ok(())
+}
+
+/// Visit the non-directories of the directory at `path` and return its subdirectories.
+fn enter<E>(
+    tree: &dyn Tree,
+    path: Vec<u8>,
+    visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
+) -> Result<Frame, E>
+where
+    E: From<WalkError>,
+{
+    let mut entries = tree.read_dir(&path).map_err(at(&path))?;
+    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let (subdirs, objects): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| e.meta.kind == Kind::Directory);
+    for object in &objects {
+        let child = join(&path, &object.name);
+        let kws = keywords(tree, &child, &object.meta).map_err(at(&child))?;
+        visit(Event::Object {
+            path: &child,
+            name: &object.name,
+            meta: &object.meta,
+            keywords: &kws,
+        })?;
+    }
+    Ok(Frame {
+        path,
+        subdirs: subdirs.into_iter(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::mem::{MemTree, meta};
+
+    fn trace(tree: &MemTree) -> Vec<String> {
+        let mut out = Vec::new();
+        walk::<WalkError>(tree, &mut |event| {
+            out.push(match event {
+                Event::Dir { path, .. } => format!("dir {}", String::from_utf8_lossy(path)),
+                Event::Object { path, .. } => format!("obj {}", String::from_utf8_lossy(path)),
+                Event::Up => "up".to_owned(),
+            });
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn files_before_directories_each_sorted_bytewise() {
+        let mut tree = MemTree::new();
+        for dir in [&b"b"[..], b"a", b"a/z", b"a-b"] {
+            tree.insert(dir, meta(Kind::Directory, 0o755), b"");
+        }
+        for file in [&b"z"[..], b"B", b"a/y", b"a/z/x", b"\xc3\xbc"] {
+            tree.insert(file, meta(Kind::Regular, 0o644), b"");
+        }
+        assert_eq!(
+            trace(&tree),
+            [
+                "dir ", "obj B", "obj z", "obj \u{fc}", "dir a", "obj a/y", "dir a/z", "obj a/z/x",
+                "up", "up", "dir a-b", "up", "dir b", "up", "up"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_object() {
+        struct Broken(MemTree);
+        impl Tree for Broken {
+            fn metadata(&self, p: &[u8]) -> Result<Metadata, FsError> {
+                self.0.metadata(p)
+            }
+            fn read_dir(&self, p: &[u8]) -> Result<Vec<Entry>, FsError> {
+                self.0.read_dir(p)
+            }
+            fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, FsError> {
+                self.0.read_link(p)
+            }
+            fn xattrs(&self, p: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
+                self.0.xattrs(p)
+            }
+            fn digest(&self, _: &[u8]) -> Result<[u8; 32], FsError> {
+                Err(FsError::PermissionDenied)
+            }
+        }
+        let mut tree = MemTree::new();
+        tree.insert(b"d", meta(Kind::Directory, 0o755), b"");
+        tree.insert(b"d/secret file", meta(Kind::Regular, 0), b"");
+        let err = walk::<WalkError>(&Broken(tree), &mut |_| Ok(())).unwrap_err();
+        assert_eq!(err.to_string(), "d/secret\\040file: permission denied");
+    }
+
+    #[test]
+    fn deep_trees_are_walked_completely() {
+        let mut tree = MemTree::new();
+        let mut path = b"d".to_vec();
+        for _ in 0..1000 {
+            tree.insert(&path, meta(Kind::Directory, 0o755), b"");
+            path.extend_from_slice(b"/d");
+        }
+        let events = trace(&tree);
+        assert_eq!(events.len(), 2 * 1001);
+    }
+}

@@ -1,0 +1,115 @@
+//! The read-only filesystem view the guest walks.
+//!
+//! These types mirror the `repack:bundle/fs` interface of the WIT contract. Paths are byte
+//! strings relative to the tree's root, components separated by `/`; the empty path is
+//! the root itself.
+
+use thiserror::Error;
+
+/// The type of a filesystem object, as `lstat` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A regular file.
+    Regular,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A unix domain socket.
+    Socket,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+}
+
+/// POSIX metadata of one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metadata {
+    /// Object type.
+    pub kind: Kind,
+    /// Permission bits plus setuid, setgid and sticky; no file-type bits.
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// `st_size`.
+    pub size: u64,
+    /// Modification time, seconds.
+    pub mtime_sec: i64,
+    /// Modification time, nanoseconds part.
+    pub mtime_nsec: u32,
+    /// Status change time, seconds.
+    pub ctime_sec: i64,
+    /// Status change time, nanoseconds part.
+    pub ctime_nsec: u32,
+    /// Inode number.
+    pub ino: u64,
+    /// Hard link count.
+    pub nlink: u64,
+    /// Device major number.
+    pub rdev_major: u32,
+    /// Device minor number.
+    pub rdev_minor: u32,
+}
+
+/// One directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Name within its directory.
+    pub name: Vec<u8>,
+    /// The entry's own metadata.
+    pub meta: Metadata,
+}
+
+/// Why a filesystem call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FsError {
+    /// The path does not exist.
+    #[error("no such file or directory")]
+    NotFound,
+    /// The path would leave the granted directory.
+    #[error("path escapes the granted directory")]
+    EscapesRoot,
+    /// The host refused the operation.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The operation does not apply to this object.
+    #[error("operation not supported on this object")]
+    NotSupported,
+    /// Another I/O failure.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A read-only directory tree with POSIX metadata.
+pub trait Tree {
+    /// Metadata of `path`, not following a final symlink.
+    fn metadata(&self, path: &[u8]) -> Result<Metadata, FsError>;
+    /// Entries of the directory at `path` (no `.`/`..`), in any order.
+    fn read_dir(&self, path: &[u8]) -> Result<Vec<Entry>, FsError>;
+    /// Target of the symlink at `path`.
+    fn read_link(&self, path: &[u8]) -> Result<Vec<u8>, FsError>;
+    /// Extended attributes of `path` in listing order.
+    fn xattrs(&self, path: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError>;
+    /// SHA-256 of the regular file at `path`.
+    fn digest(&self, path: &[u8]) -> Result<[u8; 32], FsError>;
+}
+
+/// Join a directory path and a child name (`""` is the root).
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    if dir.is_empty() {
+        return name.to_vec();
+    }
+    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+    path.extend_from_slice(dir);
+    path.push(b'/');
+    path.extend_from_slice(name);
+    path
+}
+
+#[cfg(test)]
+pub(crate) mod mem;

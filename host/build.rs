@@ -1,0 +1,77 @@
+//! Builds the guest component for wasm32-wasip2 and embeds it in the host.
+//!
+//! A nested `cargo build` runs with its own target directory inside `OUT_DIR` (the outer
+//! cargo holds the lock on the workspace target directory). Host compiler flags and
+//! wrappers are not passed on: they are meant for the host target.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fs};
+
+const TARGET: &str = "wasm32-wasip2";
+const GUEST: &str = "repack-guest";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.parent().unwrap().to_path_buf();
+    for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    }
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    check_target_installed(&rustc);
+
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    let target_dir = out_dir.join("guest-target");
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&workspace)
+        .args(["build", "--release", "--package", GUEST, "--target", TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CARGO_BUILD_RUSTC_WRAPPER")
+        .env_remove("CARGO_MAKEFLAGS");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
+    assert!(status.success(), "building the guest component failed (see above)");
+
+    let wasm = target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", GUEST.replace('-', "_")));
+    assert!(wasm.exists(), "guest build produced no {}", wasm.display());
+    let embedded = out_dir.join("repack-guest.wasm");
+    fs::copy(&wasm, &embedded).expect("copying the guest component");
+    println!("cargo:rustc-env=REPACK_GUEST_WASM={}", embedded.display());
+}
+
+/// Fail with the exact fix when the wasm32-wasip2 standard library is missing.
+fn check_target_installed(rustc: &str) {
+    let output = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output();
+    let libdir = output
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = libdir.as_deref().is_some_and(has_std);
+    if !installed {
+        panic!(
+            "\n\nthe {TARGET} target is not installed for this toolchain; run:\n\n    \
+             rustup target add {TARGET}\n\n"
+        );
+    }
+}
+
+fn has_std(libdir: &Path) -> bool {
+    fs::read_dir(libdir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    })
+}

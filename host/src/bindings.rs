@@ -1,0 +1,22 @@
+//! Host-side bindings of the `repack:bundle` WIT world.
+//!
+//! The `fs.dir` resource is a [`CapDir`](crate::capability::CapDir) and `fs.file` a
+//! cap-std [`File`](cap_std::fs::File), both kept in the job's resource table. Every
+//! import may trap, so a broken handle is a trap, never a host panic.
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "repacker",
+        imports: { default: trappable },
+        with: {
+            "repack:bundle/fs.dir": crate::capability::CapDir,
+            "repack:bundle/fs.file": cap_std::fs::File,
+        },
+    });
+}
+
+pub use generated::Repacker as RepackerWorld;
+pub use generated::RepackerPre as RepackerWorldPre;
+pub use generated::exports::repack::bundle::layer::{Failure, MtreeHeader};
+pub use generated::repack::bundle::fs;

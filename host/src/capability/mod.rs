@@ -1,0 +1,189 @@
+//! Capability-scoped filesystem access for the guest.
+//!
+//! A [`CapDir`] is a directory the host grants to a job. Every path the guest hands in is
+//! resolved one component at a time below that directory: `..` and absolute paths are
+//! refused outright, no symlink is followed anywhere in a path (intermediate components
+//! are opened with `O_NOFOLLOW`), and metadata and xattr calls describe a final symlink
+//! itself. The guest therefore reaches exactly the objects below the granted directory,
+//! and nothing a symlink points at.
+
+mod error;
+mod meta;
+mod path;
+mod xattr;
+
+pub use error::CapError;
+pub use meta::{Kind, Metadata};
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, File, OpenOptions, OpenOptionsExt};
+use sha2::{Digest, Sha256};
+
+/// Chunk size for reading file contents.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// A directory granted to a job, read-only.
+#[derive(Debug)]
+pub struct CapDir {
+    root: Dir,
+}
+
+/// One directory entry with its `lstat` metadata.
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    /// The entry's name (raw bytes).
+    pub name: Vec<u8>,
+    /// Its own metadata (symlinks are not followed).
+    pub meta: Metadata,
+}
+
+/// Where a path leads: the root itself, or a name inside an opened parent.
+enum Target<'p> {
+    Root,
+    Child(Dir, &'p OsStr),
+}
+
+impl CapDir {
+    /// Grant the directory at `path` (an ambient path the user named).
+    pub fn open_ambient(path: &Path) -> Result<Self, CapError> {
+        let root = Dir::open_ambient_dir(path, ambient_authority())?;
+        Ok(CapDir { root })
+    }
+
+    /// Grant an already opened directory.
+    pub fn from_dir(root: Dir) -> Self {
+        CapDir { root }
+    }
+
+    /// Open the directory at the components of `path`, following no symlink.
+    fn open_dir(&self, components: &[&OsStr]) -> Result<Dir, CapError> {
+        let mut dir = self.root.try_clone()?;
+        for name in components {
+            dir = match dir.open_dir_nofollow(name) {
+                Ok(next) => next,
+                Err(e) => {
+                    // Refuse symlinks in a path with a kind of their own.
+                    if dir
+                        .symlink_metadata(name)
+                        .is_ok_and(|m| m.file_type().is_symlink())
+                    {
+                        return Err(CapError::EscapesRoot);
+                    }
+                    return Err(e.into());
+                }
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Resolve `path` to the root or to (parent, name).
+    fn target<'p>(&self, path: &'p [u8]) -> Result<Target<'p>, CapError> {
+        let components = path::components(path)?;
+        match components.split_last() {
+            None => Ok(Target::Root),
+            Some((name, parents)) => Ok(Target::Child(self.open_dir(parents)?, name)),
+        }
+    }
+
+    /// Metadata of `path`; a final symlink is described, not followed.
+    pub fn metadata(&self, path: &[u8]) -> Result<Metadata, CapError> {
+        let m = match self.target(path)? {
+            Target::Root => self.root.dir_metadata()?,
+            Target::Child(parent, name) => parent.symlink_metadata(name)?,
+        };
+        Ok(Metadata::from_cap(&m))
+    }
+
+    /// Every entry of the directory at `path`, with metadata.
+    pub fn read_dir(&self, path: &[u8]) -> Result<Vec<DirEntry>, CapError> {
+        let dir = self.open_dir(&path::components(path)?)?;
+        let mut out = Vec::new();
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let meta = dir.symlink_metadata(&name)?;
+            out.push(DirEntry {
+                name: name.as_bytes().to_vec(),
+                meta: Metadata::from_cap(&meta),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The target of the symlink at `path`, verbatim.
+    pub fn read_link(&self, path: &[u8]) -> Result<Vec<u8>, CapError> {
+        match self.target(path)? {
+            Target::Root => Err(CapError::NotSupported),
+            Target::Child(parent, name) => {
+                if !parent.symlink_metadata(name)?.file_type().is_symlink() {
+                    return Err(CapError::NotSupported);
+                }
+                Ok(parent
+                    .read_link_contents(name)?
+                    .into_os_string()
+                    .into_vec())
+            }
+        }
+    }
+
+    /// Extended attributes of `path` in listing order (not following a final symlink).
+    pub fn xattrs(&self, path: &[u8]) -> Result<xattr::Xattrs, CapError> {
+        match self.target(path)? {
+            Target::Root => xattr::list_at(&self.root, OsStr::new(".")),
+            Target::Child(parent, name) => xattr::list_at(&parent, name),
+        }
+    }
+
+    /// Open the regular file at `path` for reading, never following a symlink and never
+    /// blocking on a fifo or device.
+    pub fn open_read(&self, path: &[u8]) -> Result<File, CapError> {
+        let Target::Child(parent, name) = self.target(path)? else {
+            return Err(CapError::NotSupported);
+        };
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .follow(FollowSymlinks::No)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        let file = parent.open_with(name, &options).map_err(|e| {
+            if parent
+                .symlink_metadata(name)
+                .is_ok_and(|m| m.file_type().is_symlink())
+            {
+                CapError::NotSupported
+            } else {
+                e.into()
+            }
+        })?;
+        if !file.metadata()?.is_file() {
+            return Err(CapError::NotSupported);
+        }
+        Ok(file)
+    }
+
+    /// SHA-256 of the contents of the regular file at `path`.
+    pub fn digest(&self, path: &[u8]) -> Result<[u8; 32], CapError> {
+        let mut file = self.open_read(path)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hasher.finalize().into())
+    }
+}
+
+use std::os::unix::ffi::OsStringExt as _;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! The granted directory is a hard boundary: every way out is refused.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+
+use super::*;
+
+/// `<tmp>/outside/secret` and a granted `<tmp>/root` full of ways out.
+fn fixture() -> (tempfile::TempDir, CapDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("secret"), b"secret").unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("sub")).unwrap();
+    fs::write(root.join("sub/file"), b"hello\n").unwrap();
+    symlink("..", root.join("up")).unwrap();
+    symlink(&outside, root.join("abs")).unwrap();
+    symlink("sub", root.join("inner")).unwrap();
+    symlink("../outside/secret", root.join("final")).unwrap();
+    symlink("/etc/passwd", root.join("passwd")).unwrap();
+    let cap = CapDir::open_ambient(&root).unwrap();
+    (tmp, cap)
+}
+
+fn escapes<T: std::fmt::Debug>(r: Result<T, CapError>) {
+    assert!(matches!(r, Err(CapError::EscapesRoot)), "{r:?}");
+}
+
+#[test]
+fn dot_dot_and_absolute_paths_are_refused() {
+    let (_tmp, cap) = fixture();
+    escapes(cap.metadata(b".."));
+    escapes(cap.metadata(b"sub/../../outside/secret"));
+    escapes(cap.read_dir(b".."));
+    escapes(cap.digest(b"/etc/passwd"));
+    escapes(cap.metadata(b"/"));
+}
+
+#[test]
+fn symlinked_intermediate_directories_are_not_followed() {
+    let (_tmp, cap) = fixture();
+    // Pointing out, relative and absolute.
+    escapes(cap.metadata(b"up/outside/secret"));
+    escapes(cap.digest(b"abs/secret"));
+    escapes(cap.read_dir(b"abs"));
+    escapes(cap.read_dir(b"up"));
+    escapes(cap.xattrs(b"abs/secret"));
+    // Even a symlink that stays inside is not a path: the walk sees real directories.
+    escapes(cap.read_dir(b"inner"));
+    escapes(cap.digest(b"inner/file"));
+}
+
+#[test]
+fn a_final_symlink_is_described_not_followed() {
+    let (_tmp, cap) = fixture();
+    for link in [&b"final"[..], b"abs", b"up", b"passwd"] {
+        assert_eq!(cap.metadata(link).unwrap().kind, Kind::Symlink);
+        assert!(matches!(cap.digest(link), Err(CapError::NotSupported)));
+        assert!(matches!(cap.open_read(link), Err(CapError::NotSupported)));
+    }
+    assert_eq!(cap.read_link(b"final").unwrap(), b"../outside/secret");
+    assert_eq!(cap.read_link(b"passwd").unwrap(), b"/etc/passwd");
+    let entries = cap.read_dir(b"").unwrap();
+    let abs = entries.iter().find(|e| e.name == b"abs").unwrap();
+    assert_eq!(abs.meta.kind, Kind::Symlink);
+}
+
+#[test]
+fn xattrs_of_a_final_symlink_are_its_own() {
+    let (tmp, cap) = fixture();
+    let secret = tmp.path().join("outside/secret");
+    if rustix::fs::setxattr(&secret, "user.leak", b"x", rustix::fs::XattrFlags::empty()).is_err() {
+        // No user xattrs on this filesystem: nothing could leak either.
+        return;
+    }
+    assert!(cap.xattrs(b"final").unwrap().is_empty());
+}
+
+#[test]
+fn reads_inside_work() {
+    let (tmp, cap) = fixture();
+    let digest = cap.digest(b"sub/file").unwrap();
+    assert_eq!(
+        digest[..4],
+        [0x58, 0x91, 0xb5, 0xb5],
+        "sha256 of \"hello\\n\""
+    );
+    let mut names: Vec<_> = cap.read_dir(b"sub").unwrap().into_iter().map(|e| e.name).collect();
+    names.sort();
+    assert_eq!(names, [b"file".to_vec()]);
+    let meta = cap.metadata(b"./sub//file").unwrap();
+    assert_eq!((meta.kind, meta.size, meta.nlink), (Kind::Regular, 6, 1));
+    assert_eq!(cap.metadata(b"").unwrap().kind, Kind::Directory);
+
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9 \n\\name");
+    fs::write(tmp.path().join("root/sub").join(odd), b"").unwrap();
+    let path = [&b"sub/"[..], odd.as_bytes()].concat();
+    assert_eq!(cap.metadata(&path).unwrap().size, 0);
+}
+
+#[test]
+fn fifos_are_described_and_never_opened() {
+    let (tmp, cap) = fixture();
+    let fifo = tmp.path().join("root/fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    assert_eq!(cap.metadata(b"fifo").unwrap().kind, Kind::Fifo);
+    // Would block forever if the host opened it without O_NONBLOCK.
+    assert!(matches!(cap.digest(b"fifo"), Err(CapError::NotSupported)));
+}
+

@@ -1,0 +1,57 @@
+//! Extended attributes without following symlinks.
+//!
+//! cap-std has no xattr calls. An object inside an opened parent directory is reached
+//! through `/proc/self/fd/<parent>/<name>` with the `l*xattr` calls: the descriptor link
+//! resolves to the very directory cap-std opened, and the final name is never followed.
+//! The granted root itself is `/proc/self/fd/<root>/.`: cap-std opens directories with
+//! `O_PATH`, and such descriptors do not take the `f*xattr` calls.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use cap_std::fs::Dir;
+use rustix::io::Errno;
+
+use super::CapError;
+
+/// Attribute names and values, in listing order.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Attributes of `name` inside the opened directory `parent`, not following `name`.
+pub fn list_at(parent: &Dir, name: &OsStr) -> Result<Xattrs, CapError> {
+    let mut path = format!("/proc/self/fd/{}/", parent.as_fd().as_raw_fd()).into_bytes();
+    path.extend_from_slice(name.as_bytes());
+    let path = OsStr::from_bytes(&path);
+    collect(
+        |buf| rustix::fs::llistxattr(path, buf),
+        |attr, buf| rustix::fs::lgetxattr(path, attr, buf),
+    )
+}
+
+/// Linux's limits on an attribute list and on one value (`XATTR_LIST_MAX`,
+/// `XATTR_SIZE_MAX`): one buffer this size always suffices.
+const XATTR_MAX: usize = 64 * 1024;
+
+/// List names with `list`, then read each value with `get`. A filesystem without xattr
+/// support has none; an attribute removed between the two calls is skipped.
+fn collect(
+    list: impl Fn(&mut [u8]) -> Result<usize, Errno>,
+    get: impl Fn(&OsStr, &mut [u8]) -> Result<usize, Errno>,
+) -> Result<Xattrs, CapError> {
+    let mut buf = vec![0u8; XATTR_MAX];
+    let names = match list(&mut buf) {
+        Ok(n) => buf[..n].to_vec(),
+        Err(Errno::NOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        match get(OsStr::from_bytes(name), &mut buf) {
+            Ok(n) => out.push((name.to_vec(), buf[..n].to_vec())),
+            Err(Errno::NODATA) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}

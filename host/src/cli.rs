@@ -1,0 +1,279 @@
+//! The command line, as clap definitions only; bodies live in `commands/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use repack_host::sandbox::parse_size;
+
+/// Repack OCI image bundles in a WebAssembly sandbox (umoci's unpack and repack).
+#[derive(Debug, Parser)]
+#[command(name = "repack-host", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes (before or after the command name).
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Log level on stderr.
+    #[arg(long, global = true, value_name = "LEVEL", conflicts_with = "verbose")]
+    pub log: Option<LogLevel>,
+    /// Log at info level (same as --log info).
+    #[arg(long, global = true)]
+    pub verbose: bool,
+    /// Run this guest component instead of the built-in one.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub component: Option<PathBuf>,
+    /// Most linear memory the guest may use per job (e.g. 512M, 2G).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
+    pub max_memory: u64,
+    /// Longest a guest job may run (e.g. 90s, 10m, 1h; plain numbers are seconds).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub timeout: Duration,
+}
+
+/// umoci's log levels.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    /// Everything.
+    Debug,
+    /// Progress.
+    Info,
+    /// Problems that do not stop the job (default).
+    Warn,
+    /// Failures only.
+    Error,
+    /// Failures only (umoci's name).
+    Fatal,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Commit the changes made to a bundle's rootfs as a new layer and tag it.
+    #[command(alias = "repack")]
+    Run(RepackArgs),
+    /// Unpack an image into a runtime bundle.
+    Unpack(UnpackArgs),
+    /// Create a new, empty OCI layout.
+    Init(LayoutArgs),
+    /// Create a new, empty image in a layout.
+    New(ImageArgs),
+    /// Point another tag at an image.
+    Tag(TagArgs),
+    /// List the tags of a layout.
+    #[command(alias = "list")]
+    Ls(LayoutArgs),
+    /// Remove a tag.
+    #[command(alias = "remove")]
+    Rm(ImageArgs),
+    /// Remove blobs no tag reaches.
+    Gc(LayoutArgs),
+    /// Show an image's history.
+    Stat(StatArgs),
+    /// Low-level commands.
+    #[command(subcommand)]
+    Raw(RawCommand),
+    /// Build a small image, unpack it, change it and repack it, all in a scratch directory.
+    Demo(DemoArgs),
+}
+
+/// Low-level commands.
+#[derive(Debug, Subcommand)]
+pub enum RawCommand {
+    /// Print the mtree manifest of a rootfs (umoci's format) to stdout.
+    Mtree(MtreeArgs),
+}
+
+/// `raw mtree` arguments.
+#[derive(Debug, Args)]
+pub struct MtreeArgs {
+    /// The directory to describe.
+    pub rootfs: PathBuf,
+}
+
+/// `--image LAYOUT[:TAG]`.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The image: a layout path and a tag (default `latest`).
+    #[arg(long, value_name = "LAYOUT[:TAG]")]
+    pub image: String,
+}
+
+/// `--layout LAYOUT`.
+#[derive(Debug, Args)]
+pub struct LayoutArgs {
+    /// The OCI layout directory.
+    #[arg(long, value_name = "LAYOUT")]
+    pub layout: PathBuf,
+}
+
+/// `tag` arguments.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The source image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// The new tag.
+    pub tag: String,
+}
+
+/// `stat` arguments.
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// The image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Print JSON (the stable format).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `run` (repack) arguments, as umoci's `repack`.
+#[derive(Debug, Args)]
+pub struct RepackArgs {
+    /// The destination image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// The bundle to repack.
+    pub bundle: PathBuf,
+    /// Leave changes at or below this path out of the layer (repeatable).
+    #[arg(long = "mask-path", value_name = "PATH")]
+    pub mask_path: Vec<String>,
+    /// Do not leave the image's volumes out of the layer.
+    #[arg(long)]
+    pub no_mask_volumes: bool,
+    /// Make the bundle's manifest describe the new image afterwards.
+    #[arg(long)]
+    pub refresh_bundle: bool,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub compress: Compression,
+    /// Add no history entry.
+    #[arg(long, conflicts_with_all = ["author", "comment", "created", "created_by"])]
+    pub no_history: bool,
+    /// History entry author.
+    #[arg(long = "history.author", value_name = "AUTHOR")]
+    pub author: Option<String>,
+    /// History entry comment.
+    #[arg(long = "history.comment", value_name = "COMMENT")]
+    pub comment: Option<String>,
+    /// History entry creation time (RFC 3339).
+    #[arg(long = "history.created", value_name = "TIME")]
+    pub created: Option<String>,
+    /// History entry `created_by`.
+    #[arg(long = "history.created_by", value_name = "TEXT")]
+    pub created_by: Option<String>,
+}
+
+/// Layer compression.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Compression {
+    /// The compression of the image's last compressed layer, else gzip.
+    Auto,
+    /// Uncompressed tar.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+/// `unpack` arguments, as umoci's.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The image to unpack.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// The bundle directory to create.
+    pub bundle: PathBuf,
+    /// User id mapping `container:host[:size]` (repeatable).
+    #[arg(long = "uid-map", value_name = "MAP")]
+    pub uid_map: Vec<String>,
+    /// Group id mapping `container:host[:size]` (repeatable).
+    #[arg(long = "gid-map", value_name = "MAP")]
+    pub gid_map: Vec<String>,
+    /// Unpack without privileges.
+    #[arg(long)]
+    pub rootless: bool,
+    /// Keep symlinks to directories when a layer has a directory at their path.
+    #[arg(long)]
+    pub keep_dirlinks: bool,
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Work here instead of in a fresh temporary directory (kept afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+/// Parse `90`, `90s`, `250ms`, `10m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 90s or 10m)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{text:?} has an unknown unit (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn umoci_style_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "repack-host",
+            "run",
+            "--image",
+            "oci:v2",
+            "--history.author",
+            "me",
+            "bundle",
+            "--max-memory",
+            "256M",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.max_memory, 256 << 20);
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.image.image, "oci:v2");
+        assert_eq!(args.author.as_deref(), Some("me"));
+        assert!(
+            Cli::try_parse_from(["repack-host", "run", "--image", "x", "--no-history", "--history.author", "a", "b"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["repack-host", "--log", "info", "--verbose", "ls", "--layout", "x"]).is_err());
+    }
+}

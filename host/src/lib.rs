@@ -1,0 +1,29 @@
+//! repack-host: the native half of repack.
+//!
+//! The host grants a sandboxed WebAssembly guest capability handles on the directories
+//! a job may touch and runs the guest under a memory cap and a deadline. The guest does
+//! the walking, diffing and archive work; the host commits results to OCI layouts.
+//!
+//! Embedding: build one [`Repacker`] per process and call its job methods from as many
+//! threads as you like; each job gets a fresh, isolated instance.
+//!
+//! ```no_run
+//! use repack_host::{Repacker, ComponentSource, Limits, MtreeRequest};
+//!
+//! let repacker = Repacker::new(&ComponentSource::Embedded)?;
+//! let manifest = repacker.mtree(&MtreeRequest::new("bundle/rootfs"), &Limits::default())?;
+//! print!("{manifest}");
+//! # Ok::<(), repack_host::JobError>(())
+//! ```
+
+pub mod bindings;
+pub mod capability;
+pub mod header;
+pub mod repacker;
+pub mod sandbox;
+
+pub use repacker::{JobError, MtreeRequest, Repacker};
+pub use sandbox::{ComponentSource, Limits, SandboxError};
+
+/// The guest component built by `build.rs` for wasm32-wasip2.
+pub const GUEST_COMPONENT: &[u8] = include_bytes!(env!("REPACK_GUEST_WASM"));

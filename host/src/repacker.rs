@@ -1,0 +1,120 @@
+//! The embedding API: one [`Repacker`] per process, one call per job.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::bindings::MtreeHeader;
+use crate::capability::{CapDir, CapError};
+use crate::header;
+use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir};
+
+/// Why a job failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// A directory to grant could not be opened.
+    #[error("{}: {source}", path.display())]
+    Grant {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: CapError,
+    },
+    /// The guest reported a failure on one object.
+    #[error("{}: {message}", display_path(root, path))]
+    Guest {
+        /// The directory the object is in.
+        root: PathBuf,
+        /// The object's path relative to `root` (empty for the job as a whole).
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The sandbox failed or the guest trapped.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+fn display_path(root: &Path, path: &str) -> String {
+    if path.is_empty() {
+        root.display().to_string()
+    } else {
+        root.join(path).display().to_string()
+    }
+}
+
+/// An mtree job: which rootfs, and the header facts to record.
+#[derive(Debug, Clone)]
+pub struct MtreeRequest {
+    /// The rootfs directory.
+    pub rootfs: PathBuf,
+    /// The header's `tree` line (the rootfs path as the user named it).
+    pub tree: String,
+    /// The header's `user` line.
+    pub user: Option<String>,
+    /// The header's `machine` line.
+    pub machine: Option<String>,
+    /// The header's `date` line.
+    pub date: String,
+}
+
+impl MtreeRequest {
+    /// A request for `rootfs` with this host's user, machine and time.
+    pub fn new(rootfs: impl Into<PathBuf>) -> Self {
+        let rootfs = rootfs.into();
+        MtreeRequest {
+            tree: rootfs.display().to_string(),
+            rootfs,
+            user: header::user_name(),
+            machine: header::machine_name(),
+            date: header::date_now(),
+        }
+    }
+}
+
+/// The repack engine: a compiled, linked guest ready to run jobs.
+#[derive(Debug, Clone)]
+pub struct Repacker {
+    sandbox: Sandbox,
+}
+
+impl Repacker {
+    /// Load the guest component from `source`; compiled copies are cached in the user's
+    /// cache directory (see [`default_cache_dir`]).
+    pub fn new(source: &ComponentSource) -> Result<Self, JobError> {
+        Self::with_cache(source, default_cache_dir().as_deref())
+    }
+
+    /// Like [`Repacker::new`], caching compiled copies in `cache` (`None`: no cache).
+    pub fn with_cache(source: &ComponentSource, cache: Option<&Path>) -> Result<Self, JobError> {
+        Ok(Repacker {
+            sandbox: Sandbox::new(source, cache)?,
+        })
+    }
+
+    /// The mtree manifest of a rootfs, in umoci's format.
+    pub fn mtree(&self, request: &MtreeRequest, limits: &Limits) -> Result<String, JobError> {
+        let rootfs = CapDir::open_ambient(&request.rootfs).map_err(|source| JobError::Grant {
+            path: request.rootfs.clone(),
+            source,
+        })?;
+        let mut job = self.sandbox.job(limits)?;
+        let root = job.grant(rootfs)?;
+        let header = MtreeHeader {
+            user: request.user.clone(),
+            machine: request.machine.clone(),
+            tree: request.tree.clone(),
+            date: request.date.clone(),
+        };
+        let outcome = job
+            .world
+            .repack_bundle_layer()
+            .call_mtree(&mut job.store, root, &header);
+        job.finish(outcome, limits)?.map_err(|f| JobError::Guest {
+            root: request.rootfs.clone(),
+            path: f.path,
+            message: f.message,
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! The sandbox the guest runs in: one [`Engine`] per process, the component compiled
+//! once (and cached on disk), and per-job stores with a memory cap and a deadline.
+
+mod cache;
+mod error;
+mod host_fs;
+mod limits;
+
+pub use cache::default_dir as default_cache_dir;
+pub use error::SandboxError;
+pub use limits::{Limits, MemoryCap, parse_size};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{RepackerWorld, RepackerWorldPre};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The most guest stderr kept for error reports.
+const STDERR_CAPACITY: usize = 64 * 1024;
+
+/// Where the component comes from.
+#[derive(Debug, Clone)]
+pub enum ComponentSource {
+    /// The component built into this binary.
+    Embedded,
+    /// A component file (`--component PATH`).
+    File(PathBuf),
+}
+
+/// Per-job store data: the resource table holding granted handles, an empty WASI
+/// context (no preopens, no environment, no network) and the store limits.
+pub struct JobState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    limits: MemoryCap,
+    stderr: MemoryOutputPipe,
+}
+
+impl std::fmt::Debug for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobState").finish_non_exhaustive()
+    }
+}
+
+impl WasiView for JobState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A compiled, linked component ready to instantiate per job. Cheap to share between
+/// threads; each job gets its own store.
+#[derive(Clone)]
+pub struct Sandbox {
+    engine: Engine,
+    pre: Arc<RepackerWorldPre<JobState>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").finish_non_exhaustive()
+    }
+}
+
+/// A job's store and its instance.
+pub struct Job {
+    /// The store; its data holds the job's resources.
+    pub store: Store<JobState>,
+    /// The instantiated world.
+    pub world: RepackerWorld,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Build the engine, load the component (compiled copies cached in `cache`, if
+    /// given) and link it.
+    pub fn new(source: &ComponentSource, cache: Option<&Path>) -> Result<Self, SandboxError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(SandboxError::engine)?;
+        let component: Component = match source {
+            ComponentSource::Embedded => cache::load(&engine, crate::GUEST_COMPONENT, cache)?,
+            ComponentSource::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| SandboxError::Component {
+                    path: path.clone(),
+                    cause: e.to_string(),
+                })?;
+                cache::load(&engine, &bytes, cache)?
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(SandboxError::link)?;
+        RepackerWorld::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(SandboxError::link)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(SandboxError::link)?;
+        let pre = RepackerWorldPre::new(pre).map_err(SandboxError::link)?;
+        spawn_ticker(&engine);
+        Ok(Sandbox {
+            engine,
+            pre: Arc::new(pre),
+        })
+    }
+
+    /// A fresh store and instance bounded by `limits`.
+    pub fn job(&self, limits: &Limits) -> Result<Job, SandboxError> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let state = JobState {
+            table: ResourceTable::new(),
+            wasi,
+            limits: MemoryCap::new(limits.max_memory_bytes()),
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(limits.deadline_ticks());
+        store.epoch_deadline_trap();
+        let world = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| SandboxError::from_trap(e, limits, &store))?;
+        Ok(Job { store, world })
+    }
+}
+
+impl Job {
+    /// Grant `item` to the guest: put it in the job's resource table.
+    pub fn grant<T: Send + 'static>(
+        &mut self,
+        item: T,
+    ) -> Result<wasmtime::component::Resource<T>, SandboxError> {
+        self.store
+            .data_mut()
+            .table
+            .push(item)
+            .map_err(|e| SandboxError::Host(e.to_string()))
+    }
+
+    /// Turn the outcome of a guest call into a job result.
+    pub fn finish<T>(&self, outcome: wasmtime::Result<T>, limits: &Limits) -> Result<T, SandboxError> {
+        outcome.map_err(|e| SandboxError::from_trap(e, limits, &self.store))
+    }
+}
+
+/// Advance the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
+fn spawn_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    thread::Builder::new()
+        .name("repack-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+impl JobState {
+    /// Whether the guest hit its memory cap.
+    pub fn memory_cap_hit(&self) -> bool {
+        self.limits.hit()
+    }
+
+    /// What the guest wrote to stderr (bounded).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+}

@@ -1,0 +1,104 @@
+//! The command line: umoci's surface, clear failures, stdout for results.
+
+use crate::support::{repack_host, run_fail, run_ok};
+
+#[test]
+fn commands_not_built_yet_fail_clearly() {
+    let cases: [&[&str]; 9] = [
+        &["run", "--image", "l:t", "bundle"],
+        &["unpack", "--image", "l:t", "bundle"],
+        &["init", "--layout", "l"],
+        &["new", "--image", "l:t"],
+        &["tag", "--image", "l:t", "t2"],
+        &["ls", "--layout", "l"],
+        &["rm", "--image", "l:t"],
+        &["gc", "--layout", "l"],
+        &["stat", "--image", "l:t"],
+    ];
+    for args in cases {
+        let out = run_fail(repack_host().args(args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim(),
+            format!("repack-host: {}: not implemented yet", args[0]),
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn missing_rootfs_is_one_line_naming_it() {
+    let out = run_fail(repack_host().args(["raw", "mtree", "/nonexistent/rootfs"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/nonexistent/rootfs"), "{stderr}");
+    assert!(stderr.contains("no such file or directory"), "{stderr}");
+}
+
+#[test]
+fn log_and_verbose_are_exclusive() {
+    let out = run_fail(repack_host().args(["--log", "info", "--verbose", "raw", "mtree", "."]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    let out = run_fail(repack_host().args(["--log", "loud", "raw", "mtree", "."]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'loud'"));
+}
+
+#[test]
+fn a_bad_component_is_reported_not_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bogus = tmp.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"not wasm").unwrap();
+    let out = run_fail(
+        repack_host()
+            .arg("--component")
+            .arg(&bogus)
+            .args(["raw", "mtree", "."]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot compile the guest component"), "{stderr}");
+    let out = run_fail(repack_host().args(["--component", "/no/such.wasm", "raw", "mtree", "."]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/no/such.wasm: cannot read component"), "{stderr}");
+}
+
+#[test]
+fn compiled_component_is_cached_and_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let first = repack_host()
+        .env("REPACK_CACHE_DIR", &cache)
+        .args(["--log", "debug", "raw", "mtree"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stderr).contains("compiling the guest component"));
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert_eq!(cached.len(), 1, "one compiled component in the cache");
+    let second = repack_host()
+        .env("REPACK_CACHE_DIR", &cache)
+        .args(["--log", "debug", "raw", "mtree"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("loaded compiled component from cache"), "{stderr}");
+    assert!(!stderr.contains("compiling the guest component"), "{stderr}");
+}
+
+#[test]
+fn demo_prints_a_manifest_that_parses() {
+    let out = run_ok(repack_host().arg("demo"));
+    let entries = repack_guest::mtree::parse(&out).unwrap();
+    let paths: Vec<String> = entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+        .collect();
+    for expected in ["bin/sh", "motd", "locked", "home/user/caf\u{e9}.txt"] {
+        assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");
+    }
+    let sh = &entries[paths.iter().position(|p| p == "bin/sh").unwrap()].keywords;
+    assert_eq!(sh["nlink"], "2");
+    assert_eq!(sh["mode"], "04755");
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of repack-host: the CLI, the sandbox limits, and interop with umoci.
+//!
+//! One test binary (linking wasmtime once); each module is one concern.
+
+mod cli;
+mod sandbox;
+mod support;
+mod umoci_mtree;

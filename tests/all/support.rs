@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `repack-host` binary, with the compiled-component cache in the target dir.
+pub fn repack_host() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_repack-host"));
+    cmd.env("REPACK_CACHE_DIR", cache_dir());
+    cmd
+}
+
+/// A cache directory shared by the tests of this build.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}
+
+/// Run `cmd`, requiring success; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawning a command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+/// Run `cmd`, requiring failure; returns the output.
+pub fn run_fail(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawning a command");
+    assert!(!out.status.success(), "{cmd:?} unexpectedly succeeded");
+    out
+}
+
+/// Whether interop tests must fail rather than skip when a peer is missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether `tool` is on PATH. Under `CI=true` a missing tool fails the test; elsewhere
+/// the caller skips with a note.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(!in_ci(), "{tool} is required under CI=true but is not installed");
+        eprintln!("skipping: {tool} is not installed");
+    }
+    found
+}
+
+/// Whether the tests run as root; under `CI=true` root is required.
+pub fn root() -> bool {
+    let is_root = rustix::process::geteuid().is_root();
+    if !is_root {
+        assert!(!in_ci(), "this test needs root under CI=true");
+        eprintln!("skipping: needs root");
+    }
+    is_root
+}
+
+/// Run a shell script in `dir`, requiring success.
+pub fn sh(dir: &Path, script: &str) {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .output()
+        .expect("spawning bash");
+    assert!(
+        out.status.success(),
+        "script failed:\n{script}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
