@@ -15,7 +15,10 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
     for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -38,7 +41,10 @@ fn main() {
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
-    assert!(status.success(), "building the guest component failed (see above)");
+    assert!(
+        status.success(),
+        "building the guest component failed (see above)"
+    );
 
     let wasm = target_dir
         .join(TARGET)

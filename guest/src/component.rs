@@ -10,7 +10,7 @@ use exports::repack::bundle::layer::{Failure, Guest, MtreeHeader};
 use repack::bundle::fs::{self as wit};
 
 use crate::mtree;
-use crate::tree::{Entry, FsError, Kind, Metadata, Tree};
+use crate::tree::{Entry, FsError, Kind, Metadata, Tree, Xattrs};
 
 struct Component;
 
@@ -55,7 +55,7 @@ impl Tree for HostTree<'_> {
         Ok(self.0.read_link(path)?)
     }
 
-    fn xattrs(&self, path: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
+    fn xattrs(&self, path: &[u8]) -> Result<Xattrs, FsError> {
         Ok(self.0.xattrs(path)?)
     }
 

@@ -85,6 +85,9 @@ pub enum FsError {
     Io(String),
 }
 
+/// Extended attributes as (name, value) pairs, in listing order.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A read-only directory tree with POSIX metadata.
 pub trait Tree {
     /// Metadata of `path`, not following a final symlink.
@@ -94,7 +97,7 @@ pub trait Tree {
     /// Target of the symlink at `path`.
     fn read_link(&self, path: &[u8]) -> Result<Vec<u8>, FsError>;
     /// Extended attributes of `path` in listing order.
-    fn xattrs(&self, path: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError>;
+    fn xattrs(&self, path: &[u8]) -> Result<Xattrs, FsError>;
     /// SHA-256 of the regular file at `path`.
     fn digest(&self, path: &[u8]) -> Result<[u8; 32], FsError>;
 }

@@ -271,9 +271,29 @@ mod tests {
         assert_eq!(args.image.image, "oci:v2");
         assert_eq!(args.author.as_deref(), Some("me"));
         assert!(
-            Cli::try_parse_from(["repack-host", "run", "--image", "x", "--no-history", "--history.author", "a", "b"])
-                .is_err()
+            Cli::try_parse_from([
+                "repack-host",
+                "run",
+                "--image",
+                "x",
+                "--no-history",
+                "--history.author",
+                "a",
+                "b"
+            ])
+            .is_err()
         );
-        assert!(Cli::try_parse_from(["repack-host", "--log", "info", "--verbose", "ls", "--layout", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "repack-host",
+                "--log",
+                "info",
+                "--verbose",
+                "ls",
+                "--layout",
+                "x"
+            ])
+            .is_err()
+        );
     }
 }

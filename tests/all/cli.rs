@@ -56,10 +56,16 @@ fn a_bad_component_is_reported_not_run() {
             .args(["raw", "mtree", "."]),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot compile the guest component"), "{stderr}");
+    assert!(
+        stderr.contains("cannot compile the guest component"),
+        "{stderr}"
+    );
     let out = run_fail(repack_host().args(["--component", "/no/such.wasm", "raw", "mtree", "."]));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/no/such.wasm: cannot read component"), "{stderr}");
+    assert!(
+        stderr.contains("/no/such.wasm: cannot read component"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -83,8 +89,14 @@ fn compiled_component_is_cached_and_reused() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains("loaded compiled component from cache"), "{stderr}");
-    assert!(!stderr.contains("compiling the guest component"), "{stderr}");
+    assert!(
+        stderr.contains("loaded compiled component from cache"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("compiling the guest component"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -96,7 +108,10 @@ fn demo_prints_a_manifest_that_parses() {
         .map(|e| String::from_utf8_lossy(&e.path).into_owned())
         .collect();
     for expected in ["bin/sh", "motd", "locked", "home/user/caf\u{e9}.txt"] {
-        assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected} in {paths:?}"
+        );
     }
     let sh = &entries[paths.iter().position(|p| p == "bin/sh").unwrap()].keywords;
     assert_eq!(sh["nlink"], "2");

@@ -47,7 +47,10 @@ pub fn have(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(!in_ci(), "{tool} is required under CI=true but is not installed");
+        assert!(
+            !in_ci(),
+            "{tool} is required under CI=true but is not installed"
+        );
         eprintln!("skipping: {tool} is not installed");
     }
     found

@@ -79,7 +79,12 @@ fn raw_mtree_equals_umocis_manifest() {
     let tmp = tempfile::tempdir().unwrap();
     let bundle = umoci_bundle(tmp.path());
     let theirs = fs::read_to_string(mtree_file(&bundle)).unwrap();
-    let ours = run_ok(repack_host().arg("raw").arg("mtree").arg(bundle.join("rootfs")));
+    let ours = run_ok(
+        repack_host()
+            .arg("raw")
+            .arg("mtree")
+            .arg(bundle.join("rootfs")),
+    );
 
     // umoci writes a directory's `# path` comment raw, which breaks it for names with
     // a newline; everything that is not a comment must be byte-identical.
@@ -122,20 +127,33 @@ fn umoci_repacks_against_our_manifest() {
     let tmp = tempfile::tempdir().unwrap();
     let bundle = umoci_bundle(tmp.path());
     let mtree = mtree_file(&bundle);
-    let ours = run_ok(repack_host().arg("raw").arg("mtree").arg(bundle.join("rootfs")));
+    let ours = run_ok(
+        repack_host()
+            .arg("raw")
+            .arg("mtree")
+            .arg(bundle.join("rootfs")),
+    );
     fs::write(&mtree, ours).unwrap();
 
     // Nothing changed: umoci sees no difference, so the new image adds no layer.
     sh(tmp.path(), "umoci repack --image img:same b2");
     let layers = |tag: &str| {
-        run_ok(std::process::Command::new("sh").current_dir(tmp.path()).args([
-            "-c",
-            &format!("umoci stat --image img:{tag} --json | grep -o empty_layer | wc -l"),
-        ]))
+        run_ok(
+            std::process::Command::new("sh")
+                .current_dir(tmp.path())
+                .args([
+                    "-c",
+                    &format!("umoci stat --image img:{tag} --json | grep -o empty_layer | wc -l"),
+                ]),
+        )
         .trim()
         .to_owned()
     };
-    assert_eq!(layers("same"), "1", "only the no-change history entry is empty");
+    assert_eq!(
+        layers("same"),
+        "1",
+        "only the no-change history entry is empty"
+    );
 
     // One change: umoci's layer holds exactly that file.
     sh(

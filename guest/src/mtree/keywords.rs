@@ -132,7 +132,8 @@ mod tests {
     fn regular_file_has_digest_and_xattrs_in_listing_order() {
         let mut tree = MemTree::new();
         let node = tree.insert(b"f", meta(Kind::Regular, 0o4755), b"\x01\x02");
-        node.xattrs.push((b"user.with space".to_vec(), b"v".to_vec()));
+        node.xattrs
+            .push((b"user.with space".to_vec(), b"v".to_vec()));
         node.xattrs.push((b"security.capability".to_vec(), vec![]));
         let m = tree.metadata(b"f").unwrap();
         let kws = keywords(&tree, b"f", &m).unwrap();

@@ -208,7 +208,10 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
     #[test]
     fn reads_structure_and_merges_set() {
         let entries = parse(SAMPLE).unwrap();
-        assert_eq!(paths(&entries), [".", "motd file", "bin", "bin/ash", "home"]);
+        assert_eq!(
+            paths(&entries),
+            [".", "motd file", "bin", "bin/ash", "home"]
+        );
         let ash = &entries[3].keywords;
         assert_eq!(ash["type"], "file");
         assert_eq!(ash["mode"], "0755", "own keyword wins over /set");
@@ -246,7 +249,8 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
     #[test]
     fn umoci_broken_comment_for_newline_names_is_skipped() {
         // What umoci 0.4.7 writes for a directory named "nl\ndir".
-        let text = "# .\n. type=dir\n\n# nl\ndir\n/set uid=0\nnl\\012dir type=dir\n    f size=0\n..\n..\n";
+        let text =
+            "# .\n. type=dir\n\n# nl\ndir\n/set uid=0\nnl\\012dir type=dir\n    f size=0\n..\n..\n";
         let entries = parse(text).unwrap();
         assert_eq!(paths(&entries), [".", "nl\ndir", "nl\ndir/f"]);
     }
@@ -255,9 +259,15 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
     fn corrupt_input_names_the_line() {
         let err = parse(". type=dir\n    bad\\q size=1\n").unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(err.to_string().starts_with("line 2: unknown escape"), "{err}");
+        assert!(
+            err.to_string().starts_with("line 2: unknown escape"),
+            "{err}"
+        );
         let err = parse(". type=dir\n/bogus x\n").unwrap_err();
-        assert_eq!(err.to_string(), "line 2: unknown special command \"/bogus\"");
+        assert_eq!(
+            err.to_string(),
+            "line 2: unknown special command \"/bogus\""
+        );
         let err = parse(". type=dir =x\n").unwrap_err();
         assert_eq!(err.line, 1);
         assert!(parse(". type=dir \\").is_err());

@@ -97,7 +97,11 @@ fn parse_reads_back_what_the_walk_saw() {
     let mut walked = BTreeMap::new();
     walk::<WalkError>(&tree, &mut |event| {
         if let Event::Dir { path, keywords, .. } | Event::Object { path, keywords, .. } = event {
-            let path = if path.is_empty() { b".".to_vec() } else { path.to_vec() };
+            let path = if path.is_empty() {
+                b".".to_vec()
+            } else {
+                path.to_vec()
+            };
             let kws: BTreeMap<String, String> = keywords
                 .iter()
                 .map(|kv| {

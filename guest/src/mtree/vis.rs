@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn decodes_other_escapes() {
         assert_eq!(decode("a\\sb\\tc\\nd").unwrap(), b"a b\tc\nd");
-        assert_eq!(decode("\\M-a\\^A\\^?\\M^A").unwrap(), [0xe1, 0x01, 0x7f, 0x81]);
+        assert_eq!(
+            decode("\\M-a\\^A\\^?\\M^A").unwrap(),
+            [0xe1, 0x01, 0x7f, 0x81]
+        );
         assert_eq!(decode("x\\$y\\7z").unwrap(), b"xy\x07z");
     }
 

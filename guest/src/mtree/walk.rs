@@ -77,10 +77,7 @@ struct Frame {
 }
 
 /// Walk `tree`, calling `visit` for every step in manifest order.
-pub fn walk<E>(
-    tree: &dyn Tree,
-    visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
-) -> Result<(), E>
+pub fn walk<E>(tree: &dyn Tree, visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>) -> Result<(), E>
 where
     E: From<WalkError>,
 {
@@ -148,6 +145,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::Xattrs;
     use crate::tree::mem::{MemTree, meta};
 
     fn trace(tree: &MemTree) -> Vec<String> {
@@ -176,8 +174,21 @@ mod tests {
         assert_eq!(
             trace(&tree),
             [
-                "dir ", "obj B", "obj z", "obj \u{fc}", "dir a", "obj a/y", "dir a/z", "obj a/z/x",
-                "up", "up", "dir a-b", "up", "dir b", "up", "up"
+                "dir ",
+                "obj B",
+                "obj z",
+                "obj \u{fc}",
+                "dir a",
+                "obj a/y",
+                "dir a/z",
+                "obj a/z/x",
+                "up",
+                "up",
+                "dir a-b",
+                "up",
+                "dir b",
+                "up",
+                "up"
             ]
         );
     }
@@ -195,7 +206,7 @@ mod tests {
             fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, FsError> {
                 self.0.read_link(p)
             }
-            fn xattrs(&self, p: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
+            fn xattrs(&self, p: &[u8]) -> Result<Xattrs, FsError> {
                 self.0.xattrs(p)
             }
             fn digest(&self, _: &[u8]) -> Result<[u8; 32], FsError> {

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{Entry, FsError, Kind, Metadata, Tree};
+use super::{Entry, FsError, Kind, Metadata, Tree, Xattrs};
 
 /// One object of a [`MemTree`].
 #[derive(Debug, Clone)]
 pub struct Node {
     pub meta: Metadata,
     pub data: Vec<u8>,
-    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    pub xattrs: Xattrs,
 }
 
 /// A tree held as a map from path (root = `""`) to node.
@@ -107,7 +107,7 @@ impl Tree for MemTree {
         }
     }
 
-    fn xattrs(&self, path: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
+    fn xattrs(&self, path: &[u8]) -> Result<Xattrs, FsError> {
         Ok(self.node(path)?.xattrs.clone())
     }
 

@@ -17,7 +17,7 @@ pub use meta::{Kind, Metadata};
 
 use std::ffi::OsStr;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
@@ -124,10 +124,7 @@ impl CapDir {
                 if !parent.symlink_metadata(name)?.file_type().is_symlink() {
                     return Err(CapError::NotSupported);
                 }
-                Ok(parent
-                    .read_link_contents(name)?
-                    .into_os_string()
-                    .into_vec())
+                Ok(parent.read_link_contents(name)?.into_os_string().into_vec())
             }
         }
     }
@@ -182,8 +179,6 @@ impl CapDir {
         Ok(hasher.finalize().into())
     }
 }
-
-use std::os::unix::ffi::OsStringExt as _;
 
 #[cfg(test)]
 mod tests;

@@ -87,7 +87,12 @@ fn reads_inside_work() {
         [0x58, 0x91, 0xb5, 0xb5],
         "sha256 of \"hello\\n\""
     );
-    let mut names: Vec<_> = cap.read_dir(b"sub").unwrap().into_iter().map(|e| e.name).collect();
+    let mut names: Vec<_> = cap
+        .read_dir(b"sub")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     names.sort();
     assert_eq!(names, [b"file".to_vec()]);
     let meta = cap.metadata(b"./sub//file").unwrap();
@@ -116,4 +121,3 @@ fn fifos_are_described_and_never_opened() {
     // Would block forever if the host opened it without O_NONBLOCK.
     assert!(matches!(cap.digest(b"fifo"), Err(CapError::NotSupported)));
 }
-

@@ -56,7 +56,10 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<()> {
     let rootfs = build_rootfs(&dir).context("building the demo rootfs")?;
     let repacker = super::repacker(global)?;
     let manifest = repacker.mtree(&MtreeRequest::new(&rootfs), &super::limits(global))?;
-    println!("# demo rootfs at {}; its mtree manifest, walked by the sandboxed guest:", rootfs.display());
+    println!(
+        "# demo rootfs at {}; its mtree manifest, walked by the sandboxed guest:",
+        rootfs.display()
+    );
     print!("{manifest}");
     // Let a scratch directory be removed despite the 0000 directory.
     fs::set_permissions(rootfs.join("locked"), fs::Permissions::from_mode(0o755))?;

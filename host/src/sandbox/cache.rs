@@ -19,7 +19,11 @@ use super::SandboxError;
 
 /// The default cache directory, if one can be named.
 pub fn default_dir() -> Option<PathBuf> {
-    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("REPACK_CACHE_DIR")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("repack")))
         .or_else(|| env("HOME").map(|d| d.join(".cache/repack")))
@@ -51,7 +55,9 @@ pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Compone
                 tracing::debug!(path = %path.display(), "loaded compiled component from cache");
                 return Ok(component);
             }
-            Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}")
+            }
         }
     }
     let component = compile(engine, bytes)?;

@@ -158,7 +158,11 @@ impl Job {
     }
 
     /// Turn the outcome of a guest call into a job result.
-    pub fn finish<T>(&self, outcome: wasmtime::Result<T>, limits: &Limits) -> Result<T, SandboxError> {
+    pub fn finish<T>(
+        &self,
+        outcome: wasmtime::Result<T>,
+        limits: &Limits,
+    ) -> Result<T, SandboxError> {
         outcome.map_err(|e| SandboxError::from_trap(e, limits, &self.store))
     }
 }
