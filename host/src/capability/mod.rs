@@ -15,10 +15,11 @@ mod xattr;
 pub use error::CapError;
 pub use meta::{Kind, Metadata};
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
@@ -29,9 +30,15 @@ use sha2::{Digest, Sha256};
 const READ_CHUNK: usize = 256 * 1024;
 
 /// A directory granted to a job, read-only.
+///
+/// The directories along the most recently used path stay open, so a walk in
+/// directory order resolves each path with one `openat` at most instead of one per
+/// component. (The handle is read-only; an operation that removes or renames
+/// directories would have to drop the cached ones.)
 #[derive(Debug)]
 pub struct CapDir {
-    root: Dir,
+    root: Arc<Dir>,
+    open: Mutex<Vec<(OsString, Arc<Dir>)>>,
 }
 
 /// One directory entry with its `lstat` metadata.
@@ -46,30 +53,41 @@ pub struct DirEntry {
 /// Where a path leads: the root itself, or a name inside an opened parent.
 enum Target<'p> {
     Root,
-    Child(Dir, &'p OsStr),
+    Child(Arc<Dir>, &'p OsStr),
 }
 
 impl CapDir {
     /// Grant the directory at `path` (an ambient path the user named).
     pub fn open_ambient(path: &Path) -> Result<Self, CapError> {
         let root = Dir::open_ambient_dir(path, ambient_authority())?;
-        Ok(CapDir { root })
+        Ok(Self::from_dir(root))
     }
 
     /// Grant an already opened directory.
     pub fn from_dir(root: Dir) -> Self {
-        CapDir { root }
+        CapDir {
+            root: Arc::new(root),
+            open: Mutex::new(Vec::new()),
+        }
     }
 
-    /// Open the directory at the components of `path`, following no symlink.
-    fn open_dir(&self, components: &[&OsStr]) -> Result<Dir, CapError> {
-        let mut dir = self.root.try_clone()?;
-        for name in components {
-            dir = match dir.open_dir_nofollow(name) {
+    /// Open the directory at the components of `path`, following no symlink; reuses
+    /// the open directories of the last path that share a prefix with this one.
+    fn open_dir(&self, components: &[&OsStr]) -> Result<Arc<Dir>, CapError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let shared = open
+            .iter()
+            .zip(components)
+            .take_while(|((cached, _), wanted)| cached.as_os_str() == **wanted)
+            .count();
+        open.truncate(shared);
+        for name in &components[shared..] {
+            let parent = open.last().map_or(&self.root, |(_, dir)| dir);
+            let next = match parent.open_dir_nofollow(name) {
                 Ok(next) => next,
                 Err(e) => {
                     // Refuse symlinks in a path with a kind of their own.
-                    if dir
+                    if parent
                         .symlink_metadata(name)
                         .is_ok_and(|m| m.file_type().is_symlink())
                     {
@@ -78,8 +96,9 @@ impl CapDir {
                     return Err(e.into());
                 }
             };
+            open.push((name.to_os_string(), Arc::new(next)));
         }
-        Ok(dir)
+        Ok(open.last().map_or(&self.root, |(_, dir)| dir).clone())
     }
 
     /// Resolve `path` to the root or to (parent, name).
