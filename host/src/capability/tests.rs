@@ -121,3 +121,22 @@ fn fifos_are_described_and_never_opened() {
     // Would block forever if the host opened it without O_NONBLOCK.
     assert!(matches!(cap.digest(b"fifo"), Err(CapError::NotSupported)));
 }
+
+#[test]
+fn a_directory_swapped_for_a_symlink_after_use_does_not_lead_out() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (tmp, cap) = fixture();
+    let root = tmp.path().join("root");
+    let inside = cap.metadata(b"sub/file").unwrap().ino;
+    // The open directory of "sub" is kept; now "sub" becomes a way out.
+    fs::rename(root.join("sub"), root.join("sub.old")).unwrap();
+    symlink(tmp.path().join("outside"), root.join("sub")).unwrap();
+    fs::write(tmp.path().join("outside/file"), b"outside").unwrap();
+    let secret = fs::metadata(tmp.path().join("outside/file")).unwrap().ino();
+    match cap.metadata(b"sub/file") {
+        Ok(meta) => assert_eq!(meta.ino, inside, "must not reach {secret}"),
+        Err(e) => assert!(matches!(e, CapError::EscapesRoot), "{e:?}"),
+    }
+    // A path that starts afresh sees the symlink and refuses it.
+    escapes(cap.read_dir(b"sub.old").and_then(|_| cap.read_dir(b"sub")));
+}
