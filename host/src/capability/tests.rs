@@ -140,3 +140,18 @@ fn a_directory_swapped_for_a_symlink_after_use_does_not_lead_out() {
     // A path that starts afresh sees the symlink and refuses it.
     escapes(cap.read_dir(b"sub.old").and_then(|_| cap.read_dir(b"sub")));
 }
+
+#[test]
+fn open_read_reads_regular_files_only() {
+    use std::io::Read as _;
+    let (_tmp, cap) = fixture();
+    let mut contents = String::new();
+    cap.open_read(b"sub/file")
+        .unwrap()
+        .read_to_string(&mut contents)
+        .unwrap();
+    assert_eq!(contents, "hello\n");
+    assert!(matches!(cap.open_read(b"sub"), Err(CapError::NotSupported)));
+    assert!(matches!(cap.open_read(b""), Err(CapError::NotSupported)));
+    assert!(matches!(cap.open_read(b"nope"), Err(CapError::NotFound)));
+}
