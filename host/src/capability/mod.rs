@@ -12,8 +12,9 @@ mod meta;
 mod path;
 mod xattr;
 
+/// The contract's types: what the host reports is exactly what the guest receives.
+pub use crate::bindings::fs::{Entry, Kind, Metadata};
 pub use error::CapError;
-pub use meta::{Kind, Metadata};
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -39,15 +40,6 @@ const READ_CHUNK: usize = 256 * 1024;
 pub struct CapDir {
     root: Arc<Dir>,
     open: Mutex<Vec<(OsString, Arc<Dir>)>>,
-}
-
-/// One directory entry with its `lstat` metadata.
-#[derive(Debug, Clone)]
-pub struct DirEntry {
-    /// The entry's name (raw bytes).
-    pub name: Vec<u8>,
-    /// Its own metadata (symlinks are not followed).
-    pub meta: Metadata,
 }
 
 /// Where a path leads: the root itself, or a name inside an opened parent.
@@ -116,20 +108,20 @@ impl CapDir {
             Target::Root => self.root.dir_metadata()?,
             Target::Child(parent, name) => parent.symlink_metadata(name)?,
         };
-        Ok(Metadata::from_cap(&m))
+        Ok(meta::from_cap(&m))
     }
 
     /// Every entry of the directory at `path`, with metadata.
-    pub fn read_dir(&self, path: &[u8]) -> Result<Vec<DirEntry>, CapError> {
+    pub fn read_dir(&self, path: &[u8]) -> Result<Vec<Entry>, CapError> {
         let dir = self.open_dir(&path::components(path)?)?;
         let mut out = Vec::new();
         for entry in dir.entries()? {
             let entry = entry?;
             let name = entry.file_name();
             let meta = dir.symlink_metadata(&name)?;
-            out.push(DirEntry {
+            out.push(Entry {
                 name: name.as_bytes().to_vec(),
-                meta: Metadata::from_cap(&meta),
+                meta: meta::from_cap(&meta),
             });
         }
         Ok(out)

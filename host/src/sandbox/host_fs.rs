@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 
 use super::JobState;
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile};
-use crate::capability::{CapDir, CapError, Kind, Metadata};
+use crate::capability::{CapDir, CapError};
 
 /// The most bytes one `file.read` call hands out.
 pub const MAX_READ: u32 = 4 << 20;
@@ -26,44 +26,15 @@ impl From<CapError> for Error {
     }
 }
 
-impl From<Metadata> for fs::Metadata {
-    fn from(m: Metadata) -> Self {
-        fs::Metadata {
-            kind: match m.kind {
-                Kind::Regular => fs::Kind::Regular,
-                Kind::Directory => fs::Kind::Directory,
-                Kind::Symlink => fs::Kind::Symlink,
-                Kind::Fifo => fs::Kind::Fifo,
-                Kind::Socket => fs::Kind::Socket,
-                Kind::CharDevice => fs::Kind::CharDevice,
-                Kind::BlockDevice => fs::Kind::BlockDevice,
-            },
-            mode: m.mode,
-            uid: m.uid,
-            gid: m.gid,
-            size: m.size,
-            mtime_sec: m.mtime_sec,
-            mtime_nsec: m.mtime_nsec,
-            ctime_sec: m.ctime_sec,
-            ctime_nsec: m.ctime_nsec,
-            ino: m.ino,
-            nlink: m.nlink,
-            rdev_major: m.rdev_major,
-            rdev_minor: m.rdev_minor,
-        }
-    }
-}
-
 impl JobState {
     /// Run `f` on the directory behind `dir`; a stale handle traps.
-    fn with_dir<T, U>(
+    fn with_dir<T>(
         &mut self,
         dir: &Resource<CapDir>,
         f: impl FnOnce(&CapDir) -> Result<T, CapError>,
-        map: impl FnOnce(T) -> U,
-    ) -> Wit<U> {
+    ) -> Wit<T> {
         let dir = self.table.get(dir)?;
-        Ok(f(dir).map(map).map_err(Error::from))
+        Ok(f(dir).map_err(Error::from))
     }
 }
 
@@ -71,31 +42,19 @@ impl Host for JobState {}
 
 impl HostDir for JobState {
     fn metadata(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<fs::Metadata> {
-        self.with_dir(&dir, |d| d.metadata(&path), Into::into)
+        self.with_dir(&dir, |d| d.metadata(&path))
     }
 
     fn read_dir(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<Entry>> {
-        self.with_dir(
-            &dir,
-            |d| d.read_dir(&path),
-            |entries| {
-                entries
-                    .into_iter()
-                    .map(|e| Entry {
-                        name: e.name,
-                        meta: e.meta.into(),
-                    })
-                    .collect()
-            },
-        )
+        self.with_dir(&dir, |d| d.read_dir(&path))
     }
 
     fn read_link(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
-        self.with_dir(&dir, |d| d.read_link(&path), |t| t)
+        self.with_dir(&dir, |d| d.read_link(&path))
     }
 
     fn xattrs(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.with_dir(&dir, |d| d.xattrs(&path), |x| x)
+        self.with_dir(&dir, |d| d.xattrs(&path))
     }
 
     fn open_read(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Resource<File>> {
@@ -107,7 +66,7 @@ impl HostDir for JobState {
     }
 
     fn digest(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
-        self.with_dir(&dir, |d| d.digest(&path), |h| h.to_vec())
+        self.with_dir(&dir, |d| d.digest(&path).map(|h| h.to_vec()))
     }
 
     fn drop(&mut self, dir: Resource<CapDir>) -> wasmtime::Result<()> {
