@@ -117,3 +117,34 @@ fn demo_prints_a_manifest_that_parses() {
     assert_eq!(sh["nlink"], "2");
     assert_eq!(sh["mode"], "04755");
 }
+
+#[test]
+fn limit_flags_bound_the_guest() {
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..3000 {
+        std::fs::write(tmp.path().join(format!("f{i}")), i.to_string()).unwrap();
+    }
+    let out = run_fail(
+        repack_host()
+            .args(["--timeout", "1ms", "raw", "mtree"])
+            .arg(tmp.path()),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("guest exceeded its time limit of 1ms"),
+        "{stderr}"
+    );
+    let out = run_fail(
+        repack_host()
+            .args(["raw", "mtree", "--max-memory", "64K"])
+            .arg(tmp.path()),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("guest exceeded its memory limit of 65536 bytes"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no partial manifest on stdout");
+    let out = run_fail(repack_host().args(["--max-memory", "lots", "raw", "mtree", "."]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a size"));
+}
