@@ -60,18 +60,14 @@ pub fn hex(bytes: &[u8]) -> String {
 /// do not apply to the object's type are left out.
 pub fn keywords(tree: &dyn Tree, path: &[u8], meta: &Metadata) -> Result<Vec<String>, FsError> {
     let mut out = Vec::with_capacity(10);
-    let target = match meta.kind {
-        Kind::Symlink => Some(tree.read_link(path)?),
-        _ => None,
-    };
     out.push(format!("size={}", meta.size));
     out.push(format!("type={}", type_name(meta.kind)));
     out.push(format!("uid={}", meta.uid));
     out.push(format!("gid={}", meta.gid));
     out.push(format!("mode={}", mode_value(meta.mode)));
-    if let Some(target) = &target {
+    if meta.kind == Kind::Symlink {
         let mut kv = String::from("link=");
-        vis::encode_into(target, &mut kv);
+        vis::encode_into(&tree.read_link(path)?, &mut kv);
         out.push(kv);
     }
     out.push(format!("nlink={}", meta.nlink));
