@@ -17,7 +17,7 @@ fn commands_not_built_yet_fail_clearly() {
     ];
     for args in cases {
         let out = run_fail(repack_host().args(args));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = &out.stderr;
         assert_eq!(
             stderr.trim(),
             format!("repack-host: {}: not implemented yet", args[0]),
@@ -30,7 +30,7 @@ fn commands_not_built_yet_fail_clearly() {
 #[test]
 fn missing_rootfs_is_one_line_naming_it() {
     let out = run_fail(repack_host().args(["raw", "mtree", "/nonexistent/rootfs"]));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("/nonexistent/rootfs"), "{stderr}");
     assert!(stderr.contains("no such file or directory"), "{stderr}");
@@ -39,9 +39,9 @@ fn missing_rootfs_is_one_line_naming_it() {
 #[test]
 fn log_and_verbose_are_exclusive() {
     let out = run_fail(repack_host().args(["--log", "info", "--verbose", "raw", "mtree", "."]));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    assert!(out.stderr.contains("cannot be used with"));
     let out = run_fail(repack_host().args(["--log", "loud", "raw", "mtree", "."]));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'loud'"));
+    assert!(out.stderr.contains("invalid value 'loud'"));
 }
 
 #[test]
@@ -55,13 +55,13 @@ fn a_bad_component_is_reported_not_run() {
             .arg(&bogus)
             .args(["raw", "mtree", "."]),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("cannot compile the guest component"),
         "{stderr}"
     );
     let out = run_fail(repack_host().args(["--component", "/no/such.wasm", "raw", "mtree", "."]));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("/no/such.wasm: cannot read component"),
         "{stderr}"
@@ -129,7 +129,7 @@ fn limit_flags_bound_the_guest() {
             .args(["--timeout", "1ms", "raw", "mtree"])
             .arg(tmp.path()),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("guest exceeded its time limit of 1ms"),
         "{stderr}"
@@ -139,12 +139,12 @@ fn limit_flags_bound_the_guest() {
             .args(["raw", "mtree", "--max-memory", "64K"])
             .arg(tmp.path()),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("guest exceeded its memory limit of 65536 bytes"),
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "no partial manifest on stdout");
     let out = run_fail(repack_host().args(["--max-memory", "lots", "raw", "mtree", "."]));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a size"));
+    assert!(out.stderr.contains("is not a size"));
 }

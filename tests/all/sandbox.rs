@@ -1,7 +1,6 @@
 //! Sandbox limits and embedding: deadlines, memory caps, many jobs on one engine.
 
 use std::fs;
-use std::sync::Arc;
 use std::time::Duration;
 
 use repack_host::{ComponentSource, JobError, Limits, MtreeRequest, Repacker, SandboxError};
@@ -77,7 +76,7 @@ fn a_cap_that_fits_lets_the_job_finish_and_a_growing_one_does_not() {
 
 #[test]
 fn one_engine_serves_jobs_on_many_threads() {
-    let rootfs = Arc::new(tree(200));
+    let rootfs = tree(200);
     let repacker = repacker();
     let mut request = MtreeRequest::new(rootfs.path());
     request.date = "fixed".into();
@@ -91,5 +90,4 @@ fn one_engine_serves_jobs_on_many_threads() {
     for handle in handles {
         assert_eq!(handle.join().unwrap(), expected);
     }
-    drop(rootfs);
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// The `repack-host` binary, with the compiled-component cache in the target dir.
 pub fn repack_host() -> Command {
@@ -27,11 +27,23 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("stdout is UTF-8")
 }
 
-/// Run `cmd`, requiring failure; returns the output.
-pub fn run_fail(cmd: &mut Command) -> Output {
+/// What a failed command printed.
+#[derive(Debug)]
+pub struct Failed {
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Run `cmd`, requiring failure; returns what it printed.
+pub fn run_fail(cmd: &mut Command) -> Failed {
     let out = cmd.output().expect("spawning a command");
     assert!(!out.status.success(), "{cmd:?} unexpectedly succeeded");
-    out
+    Failed {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// Whether interop tests must fail rather than skip when a peer is missing.

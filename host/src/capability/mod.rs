@@ -75,19 +75,14 @@ impl CapDir {
         open.truncate(shared);
         for name in &components[shared..] {
             let parent = open.last().map_or(&self.root, |(_, dir)| dir);
-            let next = match parent.open_dir_nofollow(name) {
-                Ok(next) => next,
-                Err(e) => {
-                    // Refuse symlinks in a path with a kind of their own.
-                    if parent
-                        .symlink_metadata(name)
-                        .is_ok_and(|m| m.file_type().is_symlink())
-                    {
-                        return Err(CapError::EscapesRoot);
-                    }
-                    return Err(e.into());
+            let next = parent.open_dir_nofollow(name).map_err(|e| {
+                // A symlink in a path is refused with a kind of its own.
+                if is_symlink(parent, name) {
+                    CapError::EscapesRoot
+                } else {
+                    e.into()
                 }
-            };
+            })?;
             open.push((name.to_os_string(), Arc::new(next)));
         }
         Ok(open.last().map_or(&self.root, |(_, dir)| dir).clone())
@@ -160,10 +155,7 @@ impl CapDir {
             .follow(FollowSymlinks::No)
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
         let file = parent.open_with(name, &options).map_err(|e| {
-            if parent
-                .symlink_metadata(name)
-                .is_ok_and(|m| m.file_type().is_symlink())
-            {
+            if is_symlink(&parent, name) {
                 CapError::NotSupported
             } else {
                 e.into()
@@ -189,6 +181,13 @@ impl CapDir {
         }
         Ok(hasher.finalize().into())
     }
+}
+
+/// Whether `name` in `parent` is a symlink: explains why a no-follow open failed.
+fn is_symlink(parent: &Dir, name: &OsStr) -> bool {
+    parent
+        .symlink_metadata(name)
+        .is_ok_and(|m| m.file_type().is_symlink())
 }
 
 #[cfg(test)]
