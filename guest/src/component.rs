@@ -6,28 +6,103 @@ wit_bindgen::generate!({
     world: "repacker",
 });
 
-use exports::repack::bundle::layer::{Failure, Guest, MtreeHeader};
+use exports::repack::bundle::layer::{
+    Failure, Guest, IdMapping as WitIdMapping, MtreeHeader, RepackOptions, RepackSummary,
+};
+use repack::bundle::blobs::BlobWriter;
 use repack::bundle::fs::{self as wit};
 
 use crate::mtree;
-use crate::tree::{Entry, FsError, Kind, Metadata, Tree, Xattrs};
+use crate::repack::{self as job, IdMapping, LayerOptions, MapOptions, RepackError, Sink};
+use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs};
 
 struct Component;
 
 export!(Component);
 
+fn header(h: MtreeHeader) -> mtree::Header {
+    mtree::Header {
+        user: h.user,
+        machine: h.machine,
+        tree: h.tree,
+        date: h.date,
+    }
+}
+
+fn mappings(list: Vec<WitIdMapping>) -> Vec<IdMapping> {
+    list.into_iter()
+        .map(|m| IdMapping {
+            container_id: m.container_id,
+            host_id: m.host_id,
+            size: m.size,
+        })
+        .collect()
+}
+
 impl Guest for Component {
     fn mtree(root: &wit::Dir, header: MtreeHeader) -> Result<String, Failure> {
-        let header = mtree::Header {
-            user: header.user,
-            machine: header.machine,
-            tree: header.tree,
-            date: header.date,
-        };
-        mtree::manifest(&HostTree(root), &header).map_err(|e| Failure {
+        mtree::manifest(&HostTree(root), &self::header(header)).map_err(|e| Failure {
             path: String::from_utf8_lossy(&e.path).into_owned(),
             message: e.error.to_string(),
         })
+    }
+
+    fn repack(
+        root: &wit::Dir,
+        layer: &BlobWriter,
+        options: RepackOptions,
+    ) -> Result<RepackSummary, Failure> {
+        let options = job::Options {
+            manifest: options.manifest,
+            masks: options.masks.into_iter().map(String::into_bytes).collect(),
+            layer: LayerOptions {
+                map: MapOptions {
+                    uid_mappings: mappings(options.map_options.uid_mappings),
+                    gid_mappings: mappings(options.map_options.gid_mappings),
+                    rootless: options.map_options.rootless,
+                },
+                clamp_mtime: options.clamp_mtime,
+            },
+            refresh: options.refresh.map(header),
+        };
+        let (_, summary) =
+            job::repack(&HostTree(root), &options, HostSink(layer)).map_err(|e: RepackError| {
+                Failure {
+                    path: String::from_utf8_lossy(e.path()).into_owned(),
+                    message: match &e {
+                        RepackError::Walk(w) => w.error.to_string(),
+                        RepackError::Object { message, .. } => message.clone(),
+                        other => other.to_string(),
+                    },
+                }
+            })?;
+        let w = summary.written;
+        Ok(RepackSummary {
+            added: w.added,
+            modified: w.modified,
+            deleted: w.deleted,
+            entries: w.entries,
+            manifest: summary.manifest,
+            warnings: w.warnings,
+        })
+    }
+}
+
+/// The host's blob writer seen as a [`Sink`].
+struct HostSink<'a>(&'a BlobWriter);
+
+impl Sink for HostSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), FsError> {
+        Ok(self.0.write(bytes)?)
+    }
+}
+
+/// A file the host opened for the guest.
+struct HostFile(wit::File);
+
+impl FileReader for HostFile {
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, FsError> {
+        Ok(self.0.read(max)?)
     }
 }
 
@@ -64,6 +139,10 @@ impl Tree for HostTree<'_> {
         bytes
             .try_into()
             .map_err(|_| FsError::Io("host returned a digest that is not 32 bytes".into()))
+    }
+
+    fn open_read(&self, path: &[u8]) -> Result<Box<dyn FileReader + '_>, FsError> {
+        Ok(Box::new(HostFile(self.0.open_read(path)?)))
     }
 }
 

@@ -7,8 +7,12 @@
 //! Modules:
 //! - [`tree`]: the filesystem view the guest reads through.
 //! - [`mtree`]: umoci's mtree manifests (vis encoding, keywords, walk, writer, parser).
+//! - [`repack`]: diff, filters and layer generation.
+//! - [`tar`]: tar header blocks as Go's `archive/tar` writes them (USTAR, PAX).
 
 pub mod mtree;
+pub mod repack;
+pub mod tar;
 pub mod tree;
 
 // The generated bindings are the one place that needs `unsafe` (the canonical ABI).

@@ -88,6 +88,12 @@ pub enum FsError {
 /// Extended attributes as (name, value) pairs, in listing order.
 pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// An open regular file, read front to back.
+pub trait FileReader {
+    /// Up to `max` bytes; an empty result means end of file.
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, FsError>;
+}
+
 /// A read-only directory tree with POSIX metadata.
 pub trait Tree {
     /// Metadata of `path`, not following a final symlink.
@@ -100,6 +106,8 @@ pub trait Tree {
     fn xattrs(&self, path: &[u8]) -> Result<Xattrs, FsError>;
     /// SHA-256 of the regular file at `path`.
     fn digest(&self, path: &[u8]) -> Result<[u8; 32], FsError>;
+    /// Open the regular file at `path` (never through a final symlink).
+    fn open_read(&self, path: &[u8]) -> Result<Box<dyn FileReader + '_>, FsError>;
 }
 
 /// Join a directory path and a child name (`""` is the root).

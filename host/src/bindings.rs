@@ -12,11 +12,15 @@ mod generated {
         with: {
             "repack:bundle/fs.dir": crate::capability::CapDir,
             "repack:bundle/fs.file": cap_std::fs::File,
+            "repack:bundle/blobs.blob-writer": crate::layout::BlobWriter,
         },
     });
 }
 
 pub use generated::Repacker as RepackerWorld;
 pub use generated::RepackerPre as RepackerWorldPre;
-pub use generated::exports::repack::bundle::layer::{Failure, MtreeHeader};
+pub use generated::exports::repack::bundle::layer::{
+    Failure, IdMapping, MapOptions, MtreeHeader, RepackOptions, RepackSummary,
+};
+pub use generated::repack::bundle::blobs;
 pub use generated::repack::bundle::fs;

@@ -171,6 +171,9 @@ pub struct RepackArgs {
     /// History entry `created_by`.
     #[arg(long = "history.created_by", value_name = "TEXT")]
     pub created_by: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Layer compression.

@@ -17,8 +17,11 @@
 //! ```
 
 pub mod bindings;
+pub mod bundle;
 pub mod capability;
 pub mod header;
+pub mod layout;
+pub mod repack;
 pub mod repacker;
 pub mod sandbox;
 

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::bindings::MtreeHeader;
+use wasmtime::component::Resource;
+
+use crate::bindings::{MtreeHeader, RepackOptions, RepackSummary};
+use crate::layout::BlobWriter;
 use crate::capability::{CapDir, CapError};
 use crate::header;
 use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir};
@@ -116,5 +119,39 @@ impl Repacker {
             path: f.path,
             message: f.message,
         })
+    }
+
+    /// Compare `rootfs` with the manifest in `options`, streaming the changes as an
+    /// uncompressed layer into `writer`. Returns the guest's summary and the writer
+    /// (finish it when `entries > 0`).
+    pub fn repack_layer(
+        &self,
+        rootfs: &Path,
+        options: &RepackOptions,
+        writer: BlobWriter,
+        limits: &Limits,
+    ) -> Result<(RepackSummary, BlobWriter), JobError> {
+        let dir = CapDir::open_ambient(rootfs).map_err(|source| JobError::Grant {
+            path: rootfs.to_owned(),
+            source,
+        })?;
+        let mut job = self.sandbox.job(limits)?;
+        let root = job.grant(dir)?;
+        let sink = job.grant(writer)?;
+        let sink_rep = sink.rep();
+        let outcome = job.world.repack_bundle_layer().call_repack(
+            &mut job.store,
+            root,
+            Resource::new_borrow(sink_rep),
+            options,
+        );
+        let outcome = job.finish(outcome, limits);
+        let writer = job.take(Resource::<BlobWriter>::new_own(sink_rep))?;
+        let summary = outcome?.map_err(|f| JobError::Guest {
+            root: rootfs.to_owned(),
+            path: f.path,
+            message: f.message,
+        })?;
+        Ok((summary, writer))
     }
 }

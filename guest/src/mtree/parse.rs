@@ -47,14 +47,16 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry>, ParseError> {
     let mut after_comment = false;
     let mut pending = String::new();
     let mut pending_start = 0;
+    let mut continued = false;
 
     for (index, raw) in text.split('\n').enumerate() {
         let number = index + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if pending.is_empty() {
+        if !continued {
             pending_start = number;
         }
-        if ends_with_continuation(raw) {
+        continued = ends_with_continuation(raw);
+        if continued {
             pending.push_str(&raw[..raw.len() - 1]);
             continue;
         }
@@ -127,7 +129,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry>, ParseError> {
         }
         after_comment = false;
     }
-    if !pending.is_empty() {
+    if continued {
         return Err(ParseError {
             line: pending_start,
             cause: "the last line ends in a continuation backslash".into(),

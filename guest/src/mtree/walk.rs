@@ -212,6 +212,12 @@ mod tests {
             fn digest(&self, _: &[u8]) -> Result<[u8; 32], FsError> {
                 Err(FsError::PermissionDenied)
             }
+            fn open_read(
+                &self,
+                p: &[u8],
+            ) -> Result<Box<dyn crate::tree::FileReader + '_>, FsError> {
+                self.0.open_read(p)
+            }
         }
         let mut tree = MemTree::new();
         tree.insert(b"d", meta(Kind::Directory, 0o755), b"");

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Entry, FsError, Kind, Metadata, Tree, Xattrs};
+use super::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs};
 
 /// One object of a [`MemTree`].
 #[derive(Debug, Clone)]
@@ -117,6 +117,26 @@ impl Tree for MemTree {
             return Err(FsError::NotSupported);
         }
         Ok(fake_digest(&node.data))
+    }
+
+    fn open_read(&self, path: &[u8]) -> Result<Box<dyn FileReader + '_>, FsError> {
+        let node = self.node(path)?;
+        if node.meta.kind != Kind::Regular {
+            return Err(FsError::NotSupported);
+        }
+        Ok(Box::new(MemReader(&node.data)))
+    }
+}
+
+/// Reads a node's data in chunks, as the host's file handles do.
+struct MemReader<'a>(&'a [u8]);
+
+impl FileReader for MemReader<'_> {
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, FsError> {
+        let n = self.0.len().min(max as usize);
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head.to_vec())
     }
 }
 

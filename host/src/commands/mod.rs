@@ -2,6 +2,7 @@
 
 mod demo;
 mod raw_mtree;
+mod run;
 
 use anyhow::{Context, Result, bail};
 use repack_host::{ComponentSource, Limits, Repacker};
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Raw(RawCommand::Mtree(args)) => raw_mtree::run(global, args),
         Command::Demo(args) => demo::run(global, args),
+        Command::Run(args) => run::run(global, args),
         other => bail!("{}: not implemented yet", name(other)),
     }
 }

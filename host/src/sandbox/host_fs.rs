@@ -7,7 +7,9 @@ use wasmtime::component::Resource;
 
 use super::JobState;
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile};
+use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::capability::{CapDir, CapError};
+use crate::layout::BlobWriter;
 
 /// The most bytes one `file.read` call hands out.
 pub const MAX_READ: u32 = 4 << 20;
@@ -90,6 +92,22 @@ impl HostFile for JobState {
 
     fn drop(&mut self, file: Resource<File>) -> wasmtime::Result<()> {
         self.table.delete(file)?;
+        Ok(())
+    }
+}
+
+impl blobs::Host for JobState {}
+
+impl HostBlobWriter for JobState {
+    fn write(&mut self, writer: Resource<BlobWriter>, bytes: Vec<u8>) -> Wit<()> {
+        let writer = self.table.get_mut(&writer)?;
+        Ok(writer.write(bytes).map_err(Error::Io))
+    }
+
+    fn drop(&mut self, writer: Resource<BlobWriter>) -> wasmtime::Result<()> {
+        // The host granted the writer and takes it back after the call; a guest-side
+        // drop of a borrowed handle never reaches here, an owned one ends the stream.
+        self.table.delete(writer)?;
         Ok(())
     }
 }

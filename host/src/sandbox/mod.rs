@@ -157,6 +157,18 @@ impl Job {
             .map_err(|e| SandboxError::Host(e.to_string()))
     }
 
+    /// Take a granted item back out of the job's table.
+    pub fn take<T: 'static>(
+        &mut self,
+        item: wasmtime::component::Resource<T>,
+    ) -> Result<T, SandboxError> {
+        self.store
+            .data_mut()
+            .table
+            .delete(item)
+            .map_err(|e| SandboxError::Host(e.to_string()))
+    }
+
     /// Turn the outcome of a guest call into a job result.
     pub fn finish<T>(
         &self,

@@ -1,0 +1,161 @@
+//! Comparing a walk of the tree with the bundle's manifest under umoci's keywords.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::mtree::{Event, KEYWORDS, ParsedEntry};
+use crate::tree::{Kind, Metadata};
+
+/// How an object changed since the manifest was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaKind {
+    /// In the tree, not in the manifest.
+    Added,
+    /// In both, with different keywords.
+    Modified,
+    /// In the manifest, not in the tree.
+    Deleted,
+}
+
+/// One changed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// Path relative to the root (`.` is the root itself).
+    pub path: Vec<u8>,
+    /// What happened to it.
+    pub kind: DeltaKind,
+    /// Its metadata now (`None` when deleted).
+    pub meta: Option<Metadata>,
+    /// Whether the manifest recorded a directory here that is now something else.
+    pub was_directory: bool,
+}
+
+/// A manifest entry and whether the walk met its path.
+#[derive(Debug)]
+struct Recorded {
+    keywords: BTreeMap<String, String>,
+    seen: bool,
+}
+
+/// Collects deltas from walk events.
+#[derive(Debug)]
+pub struct Differ {
+    recorded: HashMap<Vec<u8>, Recorded>,
+    deltas: Vec<Delta>,
+}
+
+/// Whether umoci compares `key` (the ten keywords; `xattr.*` counts as `xattr`).
+fn compared(key: &str) -> bool {
+    KEYWORDS.contains(&key) || key.starts_with("xattr.")
+}
+
+/// Whether two values of `key` say the same thing.
+fn same_value(key: &str, a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match key {
+        "mode" => matches!(
+            (u32::from_str_radix(a, 8), u32::from_str_radix(b, 8)),
+            (Ok(x), Ok(y)) if x == y
+        ),
+        "tar_time" => {
+            let secs = |v: &str| v.split('.').next().and_then(|s| s.parse::<i64>().ok());
+            matches!((secs(a), secs(b)), (Some(x), Some(y)) if x == y)
+        }
+        _ => false,
+    }
+}
+
+impl Differ {
+    /// A differ against the entries of a parsed manifest (a later duplicate wins).
+    pub fn new(entries: Vec<ParsedEntry>) -> Self {
+        let recorded = entries
+            .into_iter()
+            .map(|e| {
+                let keywords = e
+                    .keywords
+                    .into_iter()
+                    .filter(|(k, _)| compared(k))
+                    .collect();
+                (
+                    e.path,
+                    Recorded {
+                        keywords,
+                        seen: false,
+                    },
+                )
+            })
+            .collect();
+        Differ {
+            recorded,
+            deltas: Vec::new(),
+        }
+    }
+
+    /// Take one walk event into account.
+    pub fn event(&mut self, event: &Event<'_>) {
+        let (path, meta, keywords) = match *event {
+            Event::Dir {
+                path,
+                meta,
+                keywords,
+                ..
+            }
+            | Event::Object {
+                path,
+                meta,
+                keywords,
+                ..
+            } => (path, meta, keywords),
+            Event::Up => return,
+        };
+        let path = if path.is_empty() { &b"."[..] } else { path };
+        let (kind, was_directory) = match self.recorded.get_mut(path) {
+            None => (DeltaKind::Added, false),
+            Some(old) => {
+                old.seen = true;
+                if Self::unchanged(&old.keywords, keywords) {
+                    return;
+                }
+                let was_dir = old.keywords.get("type").is_some_and(|t| t == "dir");
+                (DeltaKind::Modified, was_dir && meta.kind != Kind::Directory)
+            }
+        };
+        self.deltas.push(Delta {
+            path: path.to_vec(),
+            kind,
+            meta: Some(*meta),
+            was_directory,
+        });
+    }
+
+    fn unchanged(old: &BTreeMap<String, String>, new: &[String]) -> bool {
+        let mut count = 0;
+        for kv in new {
+            let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
+            match old.get(key) {
+                Some(v) if same_value(key, v, value) => count += 1,
+                _ => return false,
+            }
+        }
+        count == old.len()
+    }
+
+    /// All deltas: those seen during the walk, then every manifest path the walk did
+    /// not meet, as deletions (in no particular order).
+    pub fn finish(self) -> Vec<Delta> {
+        let mut deltas = self.deltas;
+        deltas.extend(
+            self.recorded
+                .into_iter()
+                .filter(|(_, r)| !r.seen)
+                .map(|(path, r)| Delta {
+                    path,
+                    kind: DeltaKind::Deleted,
+                    meta: None,
+                    was_directory: r.keywords.get("type").is_some_and(|t| t == "dir"),
+                }),
+        );
+        deltas
+    }
+}

@@ -1,0 +1,256 @@
+//! Turning sorted deltas into tar entries, umoci's way: only changed objects, a
+//! whiteout per deletion, hardlinks by inode within the layer, xattrs as PAX records,
+//! owners mapped into the image.
+
+use std::collections::HashMap;
+
+use super::diff::{Delta, DeltaKind};
+use super::ids::{MapOptions, ROOTLESS_XATTR};
+use super::sink::{Buffered, Sink};
+use super::{RepackError, display};
+use crate::tar::{self, EntryType, Header};
+use crate::tree::{FsError, Kind, Metadata, Tree};
+
+/// xattrs never written into a layer: host-specific labels and ACLs.
+const SKIPPED_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
+
+/// The prefix that marks whiteouts; objects may not be named with it.
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+
+/// How much file data one host read asks for.
+const READ_CHUNK: u32 = 1 << 20;
+
+/// Settings of one layer.
+#[derive(Debug, Clone, Default)]
+pub struct LayerOptions {
+    /// Owner mapping.
+    pub map: MapOptions,
+    /// Latest modification time written (`SOURCE_DATE_EPOCH`).
+    pub clamp_mtime: Option<i64>,
+}
+
+/// Counts and notes from writing a layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Objects added.
+    pub added: u64,
+    /// Objects modified.
+    pub modified: u64,
+    /// Objects deleted.
+    pub deleted: u64,
+    /// Archive entries.
+    pub entries: u64,
+    /// Things skipped on purpose.
+    pub warnings: Vec<String>,
+}
+
+/// Writes the archive for `deltas` (already filtered) into `sink`, sorting them by
+/// path first. Nothing at all is written when `deltas` is empty.
+pub fn write<S: Sink>(
+    tree: &dyn Tree,
+    mut deltas: Vec<Delta>,
+    options: &LayerOptions,
+    sink: S,
+) -> Result<(S, Written), RepackError> {
+    deltas.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut out = Buffered::new(sink);
+    let mut written = Written::default();
+    let mut first_name: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut block = Vec::with_capacity(4 * tar::BLOCK);
+    for delta in &deltas {
+        block.clear();
+        let path = &delta.path[..];
+        let fail = |message: String| RepackError::Object {
+            path: path.to_vec(),
+            message,
+        };
+        if basename(path).starts_with(WHITEOUT_PREFIX) {
+            return Err(fail(
+                "names starting with .wh. are reserved for whiteouts and cannot be stored in a layer"
+                    .into(),
+            ));
+        }
+        let meta = match (delta.kind, delta.meta) {
+            (DeltaKind::Deleted, _) | (_, None) => {
+                let header = Header::whiteout(whiteout_name(path));
+                tar::encode_header(&header, &mut block).map_err(|e| fail(e.to_string()))?;
+                out.write(&block).map_err(RepackError::Sink)?;
+                written.deleted += 1;
+                written.entries += 1;
+                continue;
+            }
+            (_, Some(meta)) => meta,
+        };
+        if meta.kind == Kind::Socket {
+            written.warnings.push(format!(
+                "{}: sockets cannot be stored in a layer; skipped",
+                display(path)
+            ));
+            continue;
+        }
+        let header = object_header(tree, path, &meta, options, &mut first_name, &mut written)
+            .map_err(|e| match e {
+                Problem::Fs(e) => fail(e.to_string()),
+                Problem::Other(m) => fail(m),
+            })?;
+        tar::encode_header(&header, &mut block).map_err(|e| fail(e.to_string()))?;
+        out.write(&block).map_err(RepackError::Sink)?;
+        if header.entry_type == EntryType::Regular && header.size > 0 {
+            copy_data(tree, path, header.size, &mut out)?;
+        }
+        match delta.kind {
+            DeltaKind::Added => written.added += 1,
+            _ => written.modified += 1,
+        }
+        written.entries += 1;
+    }
+    if written.entries > 0 {
+        out.write(&tar::END_OF_ARCHIVE).map_err(RepackError::Sink)?;
+    }
+    let sink = out.into_inner().map_err(RepackError::Sink)?;
+    Ok((sink, written))
+}
+
+/// Why one object's header could not be built.
+enum Problem {
+    Fs(FsError),
+    Other(String),
+}
+
+impl From<FsError> for Problem {
+    fn from(e: FsError) -> Self {
+        Problem::Fs(e)
+    }
+}
+
+/// The last component of `path`.
+fn basename(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// `dir/.wh.name` for `dir/name`.
+fn whiteout_name(path: &[u8]) -> Vec<u8> {
+    let base = basename(path);
+    let mut name = path[..path.len() - base.len()].to_vec();
+    name.extend_from_slice(WHITEOUT_PREFIX);
+    name.extend_from_slice(base);
+    name
+}
+
+/// The header of an added or modified object.
+fn object_header(
+    tree: &dyn Tree,
+    path: &[u8],
+    meta: &Metadata,
+    options: &LayerOptions,
+    first_name: &mut HashMap<u64, Vec<u8>>,
+    written: &mut Written,
+) -> Result<Header, Problem> {
+    let is_root = path == b".";
+    let tree_path: &[u8] = if is_root { b"" } else { path };
+    let mut name = path.to_vec();
+    if meta.kind == Kind::Directory && !is_root {
+        name.push(b'/');
+    }
+
+    let mut xattrs = Vec::new();
+    let mut rootless_owner = None;
+    for (key, value) in tree.xattrs(tree_path)? {
+        if SKIPPED_XATTRS.contains(&&key[..]) {
+            continue;
+        }
+        if options.map.rootless && key == ROOTLESS_XATTR {
+            rootless_owner = Some(value);
+            continue;
+        }
+        if value.is_empty() {
+            written.warnings.push(format!(
+                "{}: empty value of xattr {} cannot be stored in a layer; dropped",
+                display(path),
+                String::from_utf8_lossy(&key)
+            ));
+            continue;
+        }
+        xattrs.push((key, value));
+    }
+    let owner = options
+        .map
+        .owner(meta, rootless_owner.as_deref())
+        .map_err(Problem::Other)?;
+    let mtime = match options.clamp_mtime {
+        Some(limit) if meta.mtime_sec > limit => limit,
+        _ => meta.mtime_sec,
+    };
+    let mut header = Header {
+        name,
+        entry_type: EntryType::Regular,
+        mode: meta.mode & 0o7777,
+        uid: owner.uid,
+        gid: owner.gid,
+        size: 0,
+        mtime,
+        linkname: Vec::new(),
+        devmajor: 0,
+        devminor: 0,
+        xattrs,
+    };
+
+    if meta.kind != Kind::Directory && meta.nlink > 1 {
+        if let Some(first) = first_name.get(&meta.ino) {
+            header.entry_type = EntryType::Hardlink;
+            header.linkname = first.clone();
+            return Ok(header);
+        }
+        first_name.insert(meta.ino, path.to_vec());
+    }
+    match meta.kind {
+        Kind::Regular => header.size = meta.size,
+        Kind::Directory => header.entry_type = EntryType::Directory,
+        Kind::Symlink => {
+            header.entry_type = EntryType::Symlink;
+            header.linkname = tree.read_link(tree_path)?;
+        }
+        Kind::Fifo => header.entry_type = EntryType::Fifo,
+        Kind::CharDevice | Kind::BlockDevice => {
+            header.entry_type = if meta.kind == Kind::CharDevice {
+                EntryType::CharDevice
+            } else {
+                EntryType::BlockDevice
+            };
+            header.devmajor = meta.rdev_major;
+            header.devminor = meta.rdev_minor;
+        }
+        Kind::Socket => return Err(Problem::Other("sockets cannot be stored".into())),
+    }
+    Ok(header)
+}
+
+/// Copy exactly `size` bytes of the file at `path` into the archive, then pad.
+fn copy_data<S: Sink>(
+    tree: &dyn Tree,
+    path: &[u8],
+    size: u64,
+    out: &mut Buffered<S>,
+) -> Result<(), RepackError> {
+    let fail = |message: String| RepackError::Object {
+        path: path.to_vec(),
+        message,
+    };
+    let mut file = tree.open_read(path).map_err(|e| fail(e.to_string()))?;
+    let mut left = size;
+    while left > 0 {
+        let want = u32::try_from(left.min(u64::from(READ_CHUNK))).unwrap_or(READ_CHUNK);
+        let chunk = file.read(want).map_err(|e| fail(e.to_string()))?;
+        if chunk.is_empty() {
+            return Err(RepackError::Changed {
+                path: path.to_vec(),
+                why: format!("the file shrank below the {size} bytes it had"),
+            });
+        }
+        let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        out.write(&chunk[..take]).map_err(RepackError::Sink)?;
+        left -= take as u64;
+    }
+    out.write(&[0u8; tar::BLOCK][..tar::padding(size)])
+        .map_err(RepackError::Sink)
+}

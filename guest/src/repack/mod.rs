@@ -1,0 +1,127 @@
+//! Repack: one walk of the tree, compared with the bundle's manifest; the surviving
+//! changes written as one layer archive, and (on request) the new manifest.
+//!
+//! - [`diff`]: walk events against manifest entries.
+//! - [`filter`]: masks and the one-whiteout-per-deleted-tree rule.
+//! - [`ids`]: owner mapping and rootless owners.
+//! - [`layer`]: deltas to tar entries.
+//! - [`sink`]: the buffered stream to the host.
+
+pub mod diff;
+pub mod filter;
+pub mod ids;
+pub mod layer;
+pub mod sink;
+
+use thiserror::Error;
+
+use crate::mtree::{self, Header, ParseError, WalkError, Writer};
+use crate::tree::{FsError, Tree};
+
+pub use diff::{Delta, DeltaKind};
+pub use ids::{IdMapping, MapOptions};
+pub use layer::{LayerOptions, Written};
+pub use sink::Sink;
+
+/// What to compare against and how to write the layer.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The bundle's manifest text.
+    pub manifest: String,
+    /// Masked paths (`--mask-path`, volumes).
+    pub masks: Vec<Vec<u8>>,
+    /// Layer settings.
+    pub layer: LayerOptions,
+    /// Header of the new manifest, when one is wanted.
+    pub refresh: Option<Header>,
+}
+
+/// The outcome of a repack.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// What went into the layer.
+    pub written: Written,
+    /// The new manifest, when asked for.
+    pub manifest: Option<String>,
+}
+
+/// Why a repack failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RepackError {
+    /// The bundle's manifest does not parse.
+    #[error("mtree manifest: {0}")]
+    Manifest(#[from] ParseError),
+    /// Walking the tree failed.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    /// One object cannot go into the layer.
+    #[error("{}: {message}", display(path))]
+    Object {
+        /// Its path.
+        path: Vec<u8>,
+        /// Why.
+        message: String,
+    },
+    /// An object changed while it was being read.
+    #[error("changed during repack: {}: {why}", display(path))]
+    Changed {
+        /// Its path.
+        path: Vec<u8>,
+        /// What was seen.
+        why: String,
+    },
+    /// The host refused layer bytes.
+    #[error("writing the layer: {0}")]
+    Sink(FsError),
+}
+
+impl RepackError {
+    /// The object the error is about (empty when it is about the job).
+    pub fn path(&self) -> &[u8] {
+        match self {
+            RepackError::Walk(e) => &e.path,
+            RepackError::Object { path, .. } | RepackError::Changed { path, .. } => path,
+            _ => b"",
+        }
+    }
+}
+
+/// A path for messages: `vis`-encoded so control characters cannot forge lines.
+pub fn display(path: &[u8]) -> String {
+    if path.is_empty() {
+        ".".into()
+    } else {
+        mtree::vis::encode(path)
+    }
+}
+
+/// Compare `tree` with `options.manifest`, write the changes into `sink` and return
+/// what was written (and the new manifest when `options.refresh` is set).
+pub fn repack<S: Sink>(
+    tree: &dyn Tree,
+    options: &Options,
+    sink: S,
+) -> Result<(S, Summary), RepackError> {
+    let recorded = mtree::parse(&options.manifest)?;
+    let mut differ = diff::Differ::new(recorded);
+    let mut writer = options.refresh.as_ref().map(Writer::new);
+    mtree::walk::<RepackError>(tree, &mut |event| {
+        if let Some(w) = writer.as_mut() {
+            w.event(&event);
+        }
+        differ.event(&event);
+        Ok(())
+    })?;
+    let deltas = filter::apply(differ.finish(), &options.masks);
+    let (sink, written) = layer::write(tree, deltas, &options.layer, sink)?;
+    Ok((
+        sink,
+        Summary {
+            written,
+            manifest: writer.map(Writer::finish),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! Blob files: verified reads and atomic writes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use rustix::fs::OFlags;
+
+use super::{Digest, LayoutError};
+
+/// Mode of every blob and of `index.json`: readable by other users (umoci writes
+/// 0600, which keeps tools run as another user from reading a layout).
+pub const FILE_MODE: u32 = 0o644;
+
+/// Owner to give new files: the layout root's, when we run as root.
+pub type Owner = Option<(u32, u32)>;
+
+/// Read the blob file at `path` as `digest`, which must be exactly `size` bytes.
+pub fn read_verified(path: &Path, digest: &Digest, size: u64) -> Result<Vec<u8>, LayoutError> {
+    let verify = |why: String| LayoutError::Verify {
+        digest: digest.to_string(),
+        why,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => verify(format!("missing from the layout ({})", path.display())),
+            _ => LayoutError::Io {
+                path: path.to_owned(),
+                source: e,
+            },
+        })?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
+    file.take(size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(LayoutError::io(path))?;
+    if bytes.len() as u64 != size {
+        return Err(verify(format!(
+            "size mismatch: the descriptor says {size} bytes, the blob has {}{}",
+            bytes.len().min(usize::try_from(size).unwrap_or(usize::MAX)),
+            if bytes.len() as u64 > size { " or more" } else { "" }
+        )));
+    }
+    let actual = Digest::of(&bytes);
+    if &actual != digest {
+        return Err(verify(format!("digest mismatch: the bytes hash to {actual}")));
+    }
+    Ok(bytes)
+}
+
+/// Write `bytes` to `dest` atomically: a temp file in `temp`, fsync, rename, fsync of
+/// the destination directory.
+pub fn write_atomic(temp: &Path, dest: &Path, bytes: &[u8], owner: Owner) -> Result<(), LayoutError> {
+    let mut file = tempfile::Builder::new()
+        .prefix("blob-")
+        .tempfile_in(temp)
+        .map_err(LayoutError::io(temp))?;
+    let tmp_path = file.path().to_owned();
+    file.write_all(bytes).map_err(LayoutError::io(&tmp_path))?;
+    finish_file(file.as_file(), &tmp_path, owner)?;
+    file.persist(dest)
+        .map_err(|e| LayoutError::io(dest)(e.error))?;
+    sync_parent(dest)
+}
+
+/// Give a finished temp file its mode and owner and flush it to disk.
+pub fn finish_file(file: &File, path: &Path, owner: Owner) -> Result<(), LayoutError> {
+    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+        .map_err(LayoutError::io(path))?;
+    if let Some((uid, gid)) = owner {
+        rustix::fs::fchown(
+            file,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+        )
+        .map_err(|e| LayoutError::io(path)(e.into()))?;
+    }
+    file.sync_all().map_err(LayoutError::io(path))
+}
+
+/// fsync the directory holding `path`, so a rename into it survives a power loss.
+pub fn sync_parent(path: &Path) -> Result<(), LayoutError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LayoutError::io(dir))
+}

@@ -1,0 +1,225 @@
+//! Streaming layer blobs: the uncompressed tar is hashed (its diff_id) as it arrives,
+//! compressed on a worker thread (so compression overlaps with the guest's walk) and
+//! written to a temp file whose compressed bytes are hashed too.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::{self, JoinHandle};
+
+use flate2::write::GzEncoder;
+use indicatif::ProgressBar;
+use sha2::{Digest as _, Sha256};
+
+use super::blob::{self, Owner};
+use super::{Digest, LayoutError};
+
+/// Layer compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain tar.
+    None,
+    /// gzip (deflate level 6).
+    Gzip,
+    /// zstd (level 3), on two threads.
+    Zstd,
+}
+
+impl Compression {
+    /// The layer media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+
+    /// The compression a media-type suffix (after `+`) names, if we support it.
+    pub fn from_suffix(suffix: &str) -> Option<Self> {
+        match suffix {
+            "gzip" => Some(Compression::Gzip),
+            "zstd" => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Chunks queued between the guest and the compressor (bounds memory: 8 x 1 MiB).
+const QUEUE: usize = 8;
+
+/// A layer blob being written.
+pub struct BlobWriter {
+    diff: Sha256,
+    size: u64,
+    queue: Option<SyncSender<Vec<u8>>>,
+    worker: Option<JoinHandle<Result<Compressed, io::Error>>>,
+    path: PathBuf,
+    progress: Option<ProgressBar>,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The compressor's result.
+struct Compressed {
+    digest: Digest,
+    size: u64,
+}
+
+/// A finished layer blob, still in the temp area.
+#[derive(Debug)]
+pub struct WrittenBlob {
+    /// sha256 of the uncompressed archive.
+    pub diff_id: Digest,
+    /// Uncompressed size.
+    pub uncompressed_size: u64,
+    /// sha256 of the blob.
+    pub digest: Digest,
+    /// Blob size.
+    pub size: u64,
+    /// The temp file.
+    pub path: PathBuf,
+}
+
+/// Counts and hashes what passes through.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl BlobWriter {
+    /// Start a blob in the temp directory `temp`.
+    pub fn create(
+        temp: &Path,
+        compression: Compression,
+        owner: Owner,
+        progress: Option<ProgressBar>,
+    ) -> Result<Self, LayoutError> {
+        let (file, path) = tempfile::Builder::new()
+            .prefix("layer-")
+            .tempfile_in(temp)
+            .map_err(LayoutError::io(temp))?
+            .keep()
+            .map_err(|e| LayoutError::io(temp)(e.error))?;
+        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
+        let worker_path = path.clone();
+        let worker = thread::Builder::new()
+            .name("repack-compress".into())
+            .spawn(move || -> io::Result<Compressed> {
+                let out = Hashing {
+                    inner: BufWriter::with_capacity(1 << 20, file),
+                    hash: Sha256::new(),
+                    size: 0,
+                };
+                let out = match compression {
+                    Compression::None => pump(out, &rx)?,
+                    Compression::Gzip => {
+                        let enc = pump(GzEncoder::new(out, flate2::Compression::default()), &rx)?;
+                        enc.finish()?
+                    }
+                    Compression::Zstd => {
+                        let mut enc = zstd::stream::Encoder::new(out, 3)?;
+                        enc.multithread(2)?;
+                        pump(enc, &rx)?.finish()?
+                    }
+                };
+                let Hashing { inner, hash, size } = out;
+                let file = inner.into_inner().map_err(|e| e.into_error())?;
+                blob::finish_file(&file, &worker_path, owner)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                Ok(Compressed {
+                    digest: Digest::from_raw(&hash.finalize()),
+                    size,
+                })
+            })
+            .map_err(LayoutError::io(&path))?;
+        Ok(BlobWriter {
+            diff: Sha256::new(),
+            size: 0,
+            queue: Some(tx),
+            worker: Some(worker),
+            path,
+            progress,
+        })
+    }
+
+    /// Append uncompressed bytes.
+    pub fn write(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        self.diff.update(&bytes);
+        self.size += bytes.len() as u64;
+        if let Some(p) = &self.progress {
+            p.inc(bytes.len() as u64);
+        }
+        let queue = self.queue.as_ref().ok_or("the layer is already finished")?;
+        if queue.send(bytes).is_err() {
+            // The worker stopped; its error is reported by `finish`.
+            return Err(self.stop().err().unwrap_or_else(|| "the compressor stopped".into()));
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) -> Result<Compressed, String> {
+        self.queue = None;
+        let worker = self.worker.take().ok_or("the layer is already finished")?;
+        match worker.join() {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(format!("writing layer blob {}: {e}", self.path.display())),
+            Err(_) => Err("the compressor thread panicked".into()),
+        }
+    }
+
+    /// Finish compressing and flush the blob to disk.
+    pub fn finish(mut self) -> Result<WrittenBlob, LayoutError> {
+        let compressed = self.stop().map_err(|why| LayoutError::Io {
+            path: self.path.clone(),
+            source: io::Error::other(why),
+        })?;
+        Ok(WrittenBlob {
+            diff_id: Digest::from_raw(&std::mem::take(&mut self.diff).finalize()),
+            uncompressed_size: self.size,
+            digest: compressed.digest,
+            size: compressed.size,
+            path: std::mem::take(&mut self.path),
+        })
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.stop();
+        }
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Feed every queued chunk into `w`.
+fn pump<W: Write>(mut w: W, rx: &std::sync::mpsc::Receiver<Vec<u8>>) -> io::Result<W> {
+    for chunk in rx {
+        w.write_all(&chunk)?;
+    }
+    Ok(w)
+}

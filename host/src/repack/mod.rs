@@ -1,0 +1,262 @@
+//! `run` (umoci's `repack`): the changes made to a bundle's rootfs since it was
+//! unpacked become one new layer on the bundle's base image, and a tag points at it.
+//!
+//! - [`history`]: history entries, times, `SOURCE_DATE_EPOCH`.
+//! - [`image`]: the base image and the commit of the new one.
+
+pub mod history;
+pub mod image;
+
+use std::path::PathBuf;
+
+use indicatif::ProgressBar;
+
+use thiserror::Error;
+
+use crate::bindings::{IdMapping, MapOptions, MtreeHeader, RepackOptions};
+use crate::bundle::{self, Bundle, BundleError, BundleMeta, IdMap};
+use crate::layout::descriptor::{self, Descriptor};
+use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
+use crate::repacker::{JobError, Repacker};
+use crate::sandbox::Limits;
+use crate::header;
+
+use image::{Addition, BaseImage};
+
+/// How to choose the layer compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompressionChoice {
+    /// The base image's last compressed layer's, else gzip.
+    #[default]
+    Auto,
+    /// This one.
+    Fixed(Compression),
+}
+
+/// The history entry to add (`None` in [`Request::history`] adds none).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryRequest {
+    /// `author` (default: the config's author).
+    pub author: Option<String>,
+    /// `comment`.
+    pub comment: Option<String>,
+    /// `created`, RFC 3339 (default: `SOURCE_DATE_EPOCH`, else now).
+    pub created: Option<String>,
+    /// `created_by`.
+    pub created_by: String,
+}
+
+/// One repack.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Destination layout and tag.
+    pub image: ImageRef,
+    /// `--mask-path` values.
+    pub masks: Vec<String>,
+    /// Mask the base config's volumes.
+    pub mask_volumes: bool,
+    /// Rewrite the bundle's manifest and metadata to describe the new image.
+    pub refresh_bundle: bool,
+    /// Layer compression.
+    pub compression: CompressionChoice,
+    /// History entry, or none.
+    pub history: Option<HistoryRequest>,
+    /// `SOURCE_DATE_EPOCH`, as found in the environment.
+    pub source_date_epoch: Option<String>,
+    /// Show layer progress on this bar.
+    pub progress: Option<ProgressBar>,
+}
+
+/// The layer a repack wrote.
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    /// The layer descriptor.
+    pub descriptor: Descriptor,
+    /// sha256 of the uncompressed archive.
+    pub diff_id: Digest,
+    /// Uncompressed size.
+    pub uncompressed_size: u64,
+}
+
+/// What a repack did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The descriptor the tag now points at.
+    pub root: Descriptor,
+    /// The new image manifest.
+    pub manifest: Descriptor,
+    /// Objects added, modified, deleted.
+    pub added: u64,
+    /// See `added`.
+    pub modified: u64,
+    /// See `added`.
+    pub deleted: u64,
+    /// The new layer, if anything changed.
+    pub layer: Option<LayerInfo>,
+    /// Things skipped on purpose.
+    pub warnings: Vec<String>,
+}
+
+/// Why a repack failed. Nothing in the layout's `index.json` has changed when one is
+/// returned, unless it is [`RepackError::Refresh`].
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RepackError {
+    /// An option is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The bundle is missing or broken.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The layout is missing or broken.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The guest job failed.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// The image was committed and tagged, but refreshing the bundle failed.
+    #[error("the image was tagged, but refreshing the bundle failed: {0}")]
+    Refresh(BundleError),
+}
+
+fn id_maps(maps: &Option<Vec<IdMap>>) -> Vec<IdMapping> {
+    maps.iter()
+        .flatten()
+        .map(|m| IdMapping {
+            container_id: m.container_id,
+            host_id: m.host_id,
+            size: m.size,
+        })
+        .collect()
+}
+
+impl Repacker {
+    /// Repack a bundle (see the module documentation).
+    pub fn repack(&self, request: &Request, limits: &Limits) -> Result<Outcome, RepackError> {
+        // Everything that can be checked is checked before anything is written.
+        let epoch = history::source_date_epoch(request.source_date_epoch.as_deref())
+            .map_err(RepackError::Invalid)?;
+        let created_flag = match request.history.as_ref().and_then(|h| h.created.as_deref()) {
+            Some(text) => Some(history::parse_created(text).map_err(RepackError::Invalid)?),
+            None => None,
+        };
+        let bundle = Bundle::open(&request.bundle)?;
+        let rootfs = bundle.rootfs()?;
+        let layout = Layout::open(&request.image.layout)?;
+        let walk = bundle.meta.walk().map_err(|why| BundleError {
+            path: request.bundle.join(bundle::meta::FILE),
+            why,
+        })?;
+        let base = BaseImage::load(&layout, walk)?;
+        let manifest_text = bundle.read_mtree()?;
+
+        let mut masks = request.masks.clone();
+        if request.mask_volumes {
+            masks.extend(base.volumes());
+        }
+        let compression = match request.compression {
+            CompressionChoice::Fixed(c) => c,
+            CompressionChoice::Auto => base
+                .layers()
+                .iter()
+                .rev()
+                .find_map(|l| l.media_type.split_once('+').and_then(|(_, s)| Compression::from_suffix(s)))
+                .unwrap_or(Compression::Gzip),
+        };
+        let map = &bundle.meta.map_options;
+        let options = RepackOptions {
+            manifest: manifest_text,
+            masks,
+            map_options: MapOptions {
+                uid_mappings: id_maps(&map.uid_mappings),
+                gid_mappings: id_maps(&map.gid_mappings),
+                rootless: map.rootless,
+            },
+            clamp_mtime: epoch,
+            refresh: request.refresh_bundle.then(|| MtreeHeader {
+                user: header::user_name(),
+                machine: header::machine_name(),
+                tree: rootfs.display().to_string(),
+                date: header::date_now(),
+            }),
+        };
+
+        let writer = layout.layer_writer(compression, request.progress.clone())?;
+        let (summary, writer) = self.repack_layer(&rootfs, &options, writer, limits)?;
+        let layer = if summary.entries > 0 {
+            let blob = writer.finish()?;
+            layout.commit_layer(&blob)?;
+            let mut desc = Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
+            if blob.size != blob.uncompressed_size {
+                desc.set_annotation(
+                    descriptor::UNCOMPRESSED_SIZE,
+                    &blob.uncompressed_size.to_string(),
+                );
+            }
+            Some(LayerInfo {
+                descriptor: desc,
+                diff_id: blob.diff_id,
+                uncompressed_size: blob.uncompressed_size,
+            })
+        } else {
+            drop(writer);
+            None
+        };
+
+        let history = request.history.as_ref().map(|h| {
+            history::entry(
+                &history::created(created_flag.as_ref(), epoch),
+                &h.created_by,
+                h.author.as_deref().unwrap_or(base.author()),
+                h.comment.as_deref().unwrap_or(""),
+                layer.is_none(),
+            )
+        });
+        if request.history.is_none() && layer.is_some() {
+            tracing::warn!("--no-history: the new layer has no history entry");
+        }
+        let addition = Addition {
+            layer: layer
+                .as_ref()
+                .map(|l| (l.descriptor.clone(), l.diff_id.to_string())),
+            history,
+        };
+        let walk = image::commit(&layout, &base, &addition)?;
+        let root = walk[0].clone();
+        layout.set_tag(&request.image.tag, &root)?;
+
+        if let Some(text) = &summary.manifest {
+            refresh(&bundle, &walk, &request.image.tag, text).map_err(RepackError::Refresh)?;
+        }
+        Ok(Outcome {
+            root,
+            manifest: walk.last().expect("walks are never empty").clone(),
+            added: summary.added,
+            modified: summary.modified,
+            deleted: summary.deleted,
+            layer,
+            warnings: summary.warnings,
+        })
+    }
+}
+
+/// Make the bundle describe the new image: its manifest under the new name, the old
+/// one removed, `umoci.json` pointing at the new walk.
+fn refresh(bundle: &Bundle, walk: &[Descriptor], tag: &str, text: &str) -> Result<(), BundleError> {
+    let old = bundle.mtree_path()?;
+    let mut walk = walk.to_vec();
+    walk[0].set_annotation(descriptor::REF_NAME, tag);
+    let new_name = bundle::mtree_name(&walk.last().expect("walks are never empty").digest);
+    bundle.write_file(&new_name, text.as_bytes(), 0o644)?;
+    if old.file_name().is_some_and(|n| n != new_name.as_str()) {
+        std::fs::remove_file(&old).map_err(|e| BundleError {
+            path: old.clone(),
+            why: e.to_string(),
+        })?;
+    }
+    let meta = BundleMeta::new(&walk, bundle.meta.map_options.clone());
+    bundle.write_file(bundle::meta::FILE, &meta.encode(), 0o644)
+}
+
