@@ -7,9 +7,9 @@ use thiserror::Error;
 use wasmtime::component::Resource;
 
 use crate::bindings::{MtreeHeader, RepackOptions, RepackSummary};
-use crate::layout::BlobWriter;
 use crate::capability::{CapDir, CapError};
 use crate::header;
+use crate::layout::BlobWriter;
 use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir};
 
 /// Why a job failed.

@@ -4,11 +4,8 @@ use crate::support::{repack_host, run_fail, run_ok};
 
 #[test]
 fn commands_not_built_yet_fail_clearly() {
-    let cases: [&[&str]; 9] = [
-        &["run", "--image", "l:t", "bundle"],
+    let cases: [&[&str]; 6] = [
         &["unpack", "--image", "l:t", "bundle"],
-        &["init", "--layout", "l"],
-        &["new", "--image", "l:t"],
         &["tag", "--image", "l:t", "t2"],
         &["ls", "--layout", "l"],
         &["rm", "--image", "l:t"],
@@ -147,4 +144,34 @@ fn limit_flags_bound_the_guest() {
     assert!(out.stdout.is_empty(), "no partial manifest on stdout");
     let out = run_fail(repack_host().args(["--max-memory", "lots", "raw", "mtree", "."]));
     assert!(out.stderr.contains("is not a size"));
+}
+
+#[test]
+fn init_and_new_make_a_layout_umoci_reads() {
+    if !crate::support::have("umoci") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("nested/layout");
+    let image = format!("{}:fresh", layout.display());
+    run_ok(repack_host().args(["init", "--layout"]).arg(&layout));
+    let again = run_fail(repack_host().args(["init", "--layout"]).arg(&layout));
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    run_ok(repack_host().args(["new", "--image", &image]));
+    let tags = run_ok(
+        std::process::Command::new("umoci")
+            .args(["ls", "--layout"])
+            .arg(&layout),
+    );
+    assert_eq!(tags.trim(), "fresh");
+    let bundle = dir.path().join("bundle");
+    run_ok(
+        std::process::Command::new("umoci")
+            .args(["unpack", "--image", &image])
+            .arg(&bundle),
+    );
+    assert_eq!(std::fs::read_dir(bundle.join("rootfs")).unwrap().count(), 0);
+    let bad =
+        run_fail(repack_host().args(["new", "--image", &format!("{}:.bad", layout.display())]));
+    assert!(bad.stderr.contains("not valid"), "{}", bad.stderr);
 }

@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn reads_umoci_047_and_writes_it_back_without_whiteout_mode() {
         let meta = BundleMeta::parse(UMOCI_047.as_bytes()).unwrap();
-        assert_eq!(meta.map_options.uid_mappings.as_ref().unwrap()[0].host_id, 100000);
+        assert_eq!(
+            meta.map_options.uid_mappings.as_ref().unwrap()[0].host_id,
+            100000
+        );
         let out = String::from_utf8(meta.encode()).unwrap();
         assert_eq!(out, UMOCI_047.replace(",\"whiteout_mode\":0", "") + "\n");
     }
@@ -143,10 +146,18 @@ mod tests {
     #[test]
     fn refuses_other_versions_and_modes() {
         let v3 = UMOCI_047.replace("\"umoci_version\":\"2\"", "\"umoci_version\":\"3\"");
-        assert!(BundleMeta::parse(v3.as_bytes()).unwrap_err().contains("version"));
+        assert!(
+            BundleMeta::parse(v3.as_bytes())
+                .unwrap_err()
+                .contains("version")
+        );
         let overlay = UMOCI_047.replace("\"whiteout_mode\":0", "\"whiteout_mode\":1");
         assert!(BundleMeta::parse(overlay.as_bytes()).is_err());
-        assert!(BundleMeta::parse(b"{").unwrap_err().starts_with("malformed"));
+        assert!(
+            BundleMeta::parse(b"{")
+                .unwrap_err()
+                .starts_with("malformed")
+        );
         let index = UMOCI_047.replace("image.manifest.v1", "image.index.v1");
         assert!(BundleMeta::parse(index.as_bytes()).is_err());
     }

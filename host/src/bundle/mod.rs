@@ -65,6 +65,30 @@ impl Bundle {
         })
     }
 
+    /// Record an already populated `path/rootfs` as a bundle of the image reached by
+    /// `walk`: its manifest text and `umoci.json` (the bundle directory becomes 0700).
+    pub fn create(
+        path: &Path,
+        walk: &[crate::layout::Descriptor],
+        mtree: &str,
+        map_options: meta::MapOptions,
+    ) -> Result<Self, BundleError> {
+        use std::os::unix::fs::PermissionsExt;
+        let digest = &walk
+            .last()
+            .ok_or_else(|| BundleError::at(path)("empty descriptor walk".into()))?
+            .digest;
+        write_atomic(path, &mtree_name(digest), mtree.as_bytes(), 0o644)?;
+        let meta = BundleMeta::new(walk, map_options);
+        write_atomic(path, meta::FILE, &meta.encode(), 0o644)?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .map_err(|e| BundleError::at(path)(e.to_string()))?;
+        Ok(Bundle {
+            path: path.to_owned(),
+            meta,
+        })
+    }
+
     /// The rootfs directory, refusing one that is a symlink (it would lead out of the
     /// bundle).
     pub fn rootfs(&self) -> Result<PathBuf, BundleError> {
@@ -81,7 +105,10 @@ impl Bundle {
 
     /// The manifest file the bundle's metadata names.
     pub fn mtree_path(&self) -> Result<PathBuf, BundleError> {
-        let digest = self.meta.manifest_digest().map_err(BundleError::at(&self.path))?;
+        let digest = self
+            .meta
+            .manifest_digest()
+            .map_err(BundleError::at(&self.path))?;
         Ok(self.path.join(mtree_name(&digest)))
     }
 

@@ -1,26 +1,30 @@
-//! `demo`: show the sandboxed walk on a rootfs built on the spot.
+//! `demo`: a whole repack round on data built into the binary, no image needed.
 //!
-//! Needs no image and no privileges: it creates a small rootfs (files, a hardlink, a
-//! symlink with an absolute target, odd names, a setuid file, a 0000 directory, an xattr
-//! where the filesystem allows) and prints its mtree manifest, produced by the guest.
+//! In a scratch directory (or `--workdir`): create an OCI layout with an empty image,
+//! record an empty bundle of it, fill the rootfs (files, a hardlink, an absolute
+//! symlink, odd names, a setuid file, a 0000 directory, an xattr where the filesystem
+//! allows), repack it as tag `base` with `--refresh-bundle`, edit the rootfs, repack
+//! again as tag `edited`, and print what each layer holds.
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use repack_host::MtreeRequest;
+use repack_host::bundle::{Bundle, meta::MapOptions};
+use repack_host::layout::{Compression, ImageRef, Layout, empty};
+use repack_host::repack::{CompressionChoice, HistoryRequest, Outcome, Request};
+use repack_host::{Limits, MtreeRequest, Repacker};
 
 use crate::cli::{DemoArgs, GlobalArgs};
 
-/// Build the demo rootfs under `dir/rootfs`.
-fn build_rootfs(dir: &Path) -> Result<std::path::PathBuf> {
-    let rootfs = dir.join("rootfs");
+/// Fill the demo rootfs.
+fn populate(rootfs: &Path) -> Result<()> {
     let path = |p: &str| rootfs.join(p);
-    fs::create_dir_all(path("etc"))?;
-    fs::create_dir_all(path("bin"))?;
-    fs::create_dir_all(path("home/user"))?;
-    fs::create_dir_all(path("locked"))?;
+    for dir in ["etc", "bin", "home/user", "locked"] {
+        fs::create_dir_all(path(dir))?;
+    }
     fs::write(path("etc/motd"), "welcome to repack\n")?;
     fs::write(path("etc/hostname"), "demo\n")?;
     fs::write(path("bin/busybox"), "#!/bin/sh\necho busybox\n")?;
@@ -29,6 +33,7 @@ fn build_rootfs(dir: &Path) -> Result<std::path::PathBuf> {
     symlink("/etc/motd", path("motd"))?;
     fs::write(path("home/user/notes with spaces & = signs.txt"), "hi\n")?;
     fs::write(path("home/user/caf\u{e9}.txt"), "\u{2615}\n")?;
+    fs::write(path("locked/secret"), "s3cret\n")?;
     // Not every filesystem takes user xattrs; the demo works without.
     let _ = rustix::fs::setxattr(
         path("etc/motd").as_path(),
@@ -37,13 +42,130 @@ fn build_rootfs(dir: &Path) -> Result<std::path::PathBuf> {
         rustix::fs::XattrFlags::empty(),
     );
     fs::set_permissions(path("locked"), fs::Permissions::from_mode(0o000))?;
-    Ok(rootfs)
+    Ok(())
 }
 
-/// Build the rootfs, walk it in the sandbox and print the manifest.
+/// The edits between the two repacks.
+fn edit(rootfs: &Path) -> Result<()> {
+    let path = |p: &str| rootfs.join(p);
+    fs::write(path("etc/motd"), "welcome to repack, edited\n")?;
+    fs::write(path("etc/added"), "new file\n")?;
+    fs::remove_dir_all(path("home"))?;
+    fs::set_permissions(path("etc/hostname"), fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// The demo's repack request.
+fn request(bundle: &Path, layout: &Path, tag: &str, refresh: bool) -> Request {
+    Request {
+        bundle: bundle.to_owned(),
+        image: ImageRef {
+            layout: layout.to_owned(),
+            tag: tag.to_owned(),
+        },
+        masks: Vec::new(),
+        mask_volumes: true,
+        refresh_bundle: refresh,
+        compression: CompressionChoice::Fixed(Compression::Gzip),
+        history: Some(HistoryRequest {
+            created_by: "repack-host demo".into(),
+            ..HistoryRequest::default()
+        }),
+        source_date_epoch: None,
+        progress: None,
+    }
+}
+
+/// Print one repack's result and its layer's entries.
+fn report(layout: &Layout, tag: &str, outcome: &Outcome) -> Result<()> {
+    println!(
+        "{tag}: manifest {}: added {}, modified {}, deleted {}",
+        outcome.manifest.digest, outcome.added, outcome.modified, outcome.deleted
+    );
+    let Some(layer) = &outcome.layer else {
+        println!("  no layer");
+        return Ok(());
+    };
+    println!(
+        "  layer {} ({} bytes gzip, {} bytes tar), entries:",
+        layer.descriptor.digest, layer.descriptor.size, layer.uncompressed_size
+    );
+    let file = fs::File::open(layout.blob_path(&layer.descriptor.digest))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type().as_byte() as char;
+        let mode = entry.header().mode()?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let link = entry
+            .link_name_bytes()
+            .map(|l| format!(" -> {}", String::from_utf8_lossy(&l)))
+            .unwrap_or_default();
+        let xattrs = entry
+            .pax_extensions()?
+            .map(|exts| {
+                exts.filter_map(|e| e.ok()?.key().ok().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("SCHILY.xattr.").map(str::to_owned))
+            .collect::<Vec<_>>();
+        let xattrs = if xattrs.is_empty() {
+            String::new()
+        } else {
+            format!("  xattrs: {}", xattrs.join(", "))
+        };
+        println!("    {kind} {mode:04o} {name}{link}{xattrs}");
+        std::io::copy(&mut entry.by_ref(), &mut std::io::sink())?;
+    }
+    Ok(())
+}
+
+/// Run the demo in `dir`.
+fn demo(engine: &Repacker, limits: &Limits, dir: &Path) -> Result<()> {
+    let layout_path = dir.join("layout");
+    let bundle = dir.join("bundle");
+    let rootfs = bundle.join("rootfs");
+    let layout = Layout::init(&layout_path)?;
+    let created = repack_host::repack::history::created(None, None);
+    let empty = empty::new_image(&layout, "empty", &created)?;
+    fs::create_dir_all(&rootfs)?;
+    let mtree = engine.mtree(&MtreeRequest::new(&rootfs), limits)?;
+    Bundle::create(
+        &bundle,
+        std::slice::from_ref(&empty),
+        &mtree,
+        MapOptions::default(),
+    )?;
+    println!(
+        "layout {} with an empty image, tag \"empty\"",
+        layout_path.display()
+    );
+    println!(
+        "bundle {} (umoci-compatible: rootfs, .mtree, umoci.json)\n",
+        bundle.display()
+    );
+
+    populate(&rootfs).context("filling the rootfs")?;
+    let base = engine.repack(&request(&bundle, &layout_path, "base", true), limits)?;
+    report(&layout, "base", &base)?;
+
+    edit(&rootfs).context("editing the rootfs")?;
+    println!("\nedited: etc/motd changed, etc/added added, home/ deleted, etc/hostname chmod 0600");
+    let edited = engine.repack(&request(&bundle, &layout_path, "edited", false), limits)?;
+    report(&layout, "edited", &edited)?;
+    println!(
+        "\nthe layout is umoci's format: umoci unpack --image {}:edited CHECK (keep it with --workdir DIR)",
+        layout_path.display()
+    );
+    Ok(())
+}
+
+/// Run `repack-host demo`.
 pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<()> {
     let scratch;
-    let dir = match &args.workdir {
+    let dir: PathBuf = match &args.workdir {
         Some(dir) => {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             dir.clone()
@@ -53,15 +175,12 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<()> {
             scratch.path().to_path_buf()
         }
     };
-    let rootfs = build_rootfs(&dir).context("building the demo rootfs")?;
-    let repacker = super::repacker(global)?;
-    let manifest = repacker.mtree(&MtreeRequest::new(&rootfs), &super::limits(global))?;
-    println!(
-        "# demo rootfs at {}; its mtree manifest, walked by the sandboxed guest:",
-        rootfs.display()
-    );
-    print!("{manifest}");
+    let engine = super::repacker(global)?;
+    let result = demo(&engine, &super::limits(global), &dir);
     // Let a scratch directory be removed despite the 0000 directory.
-    fs::set_permissions(rootfs.join("locked"), fs::Permissions::from_mode(0o755))?;
-    Ok(())
+    let locked = dir.join("bundle/rootfs/locked");
+    if locked.exists() {
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755))?;
+    }
+    result
 }

@@ -1,6 +1,7 @@
 //! One file per command; `dispatch` only routes.
 
 mod demo;
+mod layout;
 mod raw_mtree;
 mod run;
 
@@ -16,6 +17,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Raw(RawCommand::Mtree(args)) => raw_mtree::run(global, args),
         Command::Demo(args) => demo::run(global, args),
         Command::Run(args) => run::run(global, args),
+        Command::Init(args) => layout::init(args),
+        Command::New(args) => layout::new(args),
         other => bail!("{}: not implemented yet", name(other)),
     }
 }

@@ -27,7 +27,9 @@ pub fn read_verified(path: &Path, digest: &Digest, size: u64) -> Result<Vec<u8>,
         .custom_flags(OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => verify(format!("missing from the layout ({})", path.display())),
+            std::io::ErrorKind::NotFound => {
+                verify(format!("missing from the layout ({})", path.display()))
+            }
             _ => LayoutError::Io {
                 path: path.to_owned(),
                 source: e,
@@ -41,19 +43,30 @@ pub fn read_verified(path: &Path, digest: &Digest, size: u64) -> Result<Vec<u8>,
         return Err(verify(format!(
             "size mismatch: the descriptor says {size} bytes, the blob has {}{}",
             bytes.len().min(usize::try_from(size).unwrap_or(usize::MAX)),
-            if bytes.len() as u64 > size { " or more" } else { "" }
+            if bytes.len() as u64 > size {
+                " or more"
+            } else {
+                ""
+            }
         )));
     }
     let actual = Digest::of(&bytes);
     if &actual != digest {
-        return Err(verify(format!("digest mismatch: the bytes hash to {actual}")));
+        return Err(verify(format!(
+            "digest mismatch: the bytes hash to {actual}"
+        )));
     }
     Ok(bytes)
 }
 
 /// Write `bytes` to `dest` atomically: a temp file in `temp`, fsync, rename, fsync of
 /// the destination directory.
-pub fn write_atomic(temp: &Path, dest: &Path, bytes: &[u8], owner: Owner) -> Result<(), LayoutError> {
+pub fn write_atomic(
+    temp: &Path,
+    dest: &Path,
+    bytes: &[u8],
+    owner: Owner,
+) -> Result<(), LayoutError> {
     let mut file = tempfile::Builder::new()
         .prefix("blob-")
         .tempfile_in(temp)

@@ -52,7 +52,9 @@ impl Descriptor {
         let digest = Digest::parse(digest).map_err(|e| bad(e.to_string()))?;
         let size = match json.get("size") {
             Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
-                bad(format!("descriptor {digest} has a negative or non-integer size {n}"))
+                bad(format!(
+                    "descriptor {digest} has a negative or non-integer size {n}"
+                ))
             })?,
             _ => return Err(bad(format!("descriptor {digest} has no size"))),
         };

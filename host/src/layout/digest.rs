@@ -23,7 +23,9 @@ impl Digest {
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(bad("not 64 lowercase hex digits"));
         }
-        Ok(Digest { hex: hex.to_owned() })
+        Ok(Digest {
+            hex: hex.to_owned(),
+        })
     }
 
     /// The digest of `bytes`.

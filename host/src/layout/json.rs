@@ -4,8 +4,8 @@
 
 use std::io;
 
-use serde_json::{Map, Value};
 use serde_json::ser::{CompactFormatter, Formatter};
+use serde_json::{Map, Value};
 
 /// Field order of an image index.
 pub const INDEX_FIELDS: &[&str] = &[

@@ -34,8 +34,7 @@ pub fn lock_index(layout: &Path) -> Result<Locked, LayoutError> {
         .write(true)
         .open(&path)
         .map_err(LayoutError::io(&path))?;
-    flock(&file, FlockOperation::LockExclusive)
-        .map_err(|e| LayoutError::io(&path)(e.into()))?;
+    flock(&file, FlockOperation::LockExclusive).map_err(|e| LayoutError::io(&path)(e.into()))?;
     Ok(Locked { _file: file })
 }
 

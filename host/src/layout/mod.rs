@@ -1,17 +1,19 @@
 //! OCI image layouts on disk: opening and creating them, verified blob reads, atomic
 //! blob and `index.json` writes, tag resolution and updates.
 //!
-//! - [`digest`]: `sha256:<hex>`.
+//! - [`digest`]: sha256 digests.
 //! - [`descriptor`]: descriptors as JSON with checked fields.
 //! - [`json`]: Go-compatible encoding.
 //! - [`blob`]: verified reads, atomic writes.
 //! - [`writer`]: streaming, compressed layer blobs.
 //! - [`reference`]: `--image` values and the tag grammar.
 //! - [`lock`]: the index lock and per-process temp directories.
+//! - [`empty`]: new, empty images.
 
 pub mod blob;
 pub mod descriptor;
 pub mod digest;
+pub mod empty;
 pub mod error;
 pub mod json;
 pub mod lock;
@@ -63,10 +65,10 @@ impl Layout {
         if !meta.is_dir() {
             return Err(not("not a directory".into()));
         }
-        let version = fs::read(path.join("oci-layout"))
-            .map_err(|e| not(format!("oci-layout: {e}")))?;
-        let version: Value = serde_json::from_slice(&version)
-            .map_err(|e| not(format!("oci-layout: {e}")))?;
+        let version =
+            fs::read(path.join("oci-layout")).map_err(|e| not(format!("oci-layout: {e}")))?;
+        let version: Value =
+            serde_json::from_slice(&version).map_err(|e| not(format!("oci-layout: {e}")))?;
         if version.get("imageLayoutVersion").and_then(Value::as_str) != Some("1.0.0") {
             return Err(not("oci-layout: imageLayoutVersion is not 1.0.0".into()));
         }
@@ -271,7 +273,12 @@ impl Layout {
         index.insert("mediaType".into(), descriptor::INDEX.into());
         let index = json::ordered(index, json::INDEX_FIELDS);
         let bytes = json::encode(&Value::Object(index));
-        blob::write_atomic(self.temp()?, &self.path.join("index.json"), &bytes, self.owner)
+        blob::write_atomic(
+            self.temp()?,
+            &self.path.join("index.json"),
+            &bytes,
+            self.owner,
+        )
     }
 }
 
@@ -314,7 +321,10 @@ fn check_index(index: &Map<String, Value>, what: &str) -> Result<(), LayoutError
 fn entries(index: &Map<String, Value>, what: &str) -> Result<Vec<Descriptor>, LayoutError> {
     match index.get("manifests") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(list)) => list.iter().map(|d| Descriptor::from_json(d, what)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|d| Descriptor::from_json(d, what))
+            .collect(),
         Some(_) => Err(LayoutError::Malformed {
             what: what.to_owned(),
             why: "manifests is not a list".into(),

@@ -29,7 +29,9 @@ impl ImageRef {
             )));
         }
         if tag.is_empty() {
-            return Err(LayoutError::Reference(format!("--image {text:?}: the tag is empty")));
+            return Err(LayoutError::Reference(format!(
+                "--image {text:?}: the tag is empty"
+            )));
         }
         check_tag(tag)?;
         Ok(ImageRef {

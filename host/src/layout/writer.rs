@@ -174,7 +174,10 @@ impl BlobWriter {
         let queue = self.queue.as_ref().ok_or("the layer is already finished")?;
         if queue.send(bytes).is_err() {
             // The worker stopped; its error is reported by `finish`.
-            return Err(self.stop().err().unwrap_or_else(|| "the compressor stopped".into()));
+            return Err(self
+                .stop()
+                .err()
+                .unwrap_or_else(|| "the compressor stopped".into()));
         }
         Ok(())
     }

@@ -9,9 +9,10 @@ use crate::layout::json;
 pub fn source_date_epoch(value: Option<&str>) -> Result<Option<i64>, String> {
     match value {
         None | Some("") => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-            format!("SOURCE_DATE_EPOCH {v:?} is not a whole number of seconds")
-        }),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("SOURCE_DATE_EPOCH {v:?} is not a whole number of seconds")),
     }
 }
 
@@ -32,7 +33,7 @@ where
     // chrono writes nine digits; Go trims trailing zeros (and the dot with them).
     if let Some(dot) = text.find('.') {
         let end = text[dot..]
-            .find(|c: char| c == 'Z' || c == '+' || c == '-')
+            .find(['Z', '+', '-'])
             .map_or(text.len(), |i| dot + i);
         let digits = text[dot + 1..end].trim_end_matches('0').to_owned();
         let tail = text[end..].to_owned();

@@ -44,14 +44,19 @@ impl BaseImage {
             return Err(malformed(&what, "schemaVersion is not 2"));
         }
         let config_desc = Descriptor::from_json(
-            manifest.get("config").ok_or_else(|| malformed(&what, "no config"))?,
+            manifest
+                .get("config")
+                .ok_or_else(|| malformed(&what, "no config"))?,
             &what,
         )?;
         if config_desc.media_type != descriptor::CONFIG {
-            return Err(malformed(&what, format!(
-                "config media type {:?} is not the image config type",
-                config_desc.media_type
-            )));
+            return Err(malformed(
+                &what,
+                format!(
+                    "config media type {:?} is not the image config type",
+                    config_desc.media_type
+                ),
+            ));
         }
         layers(&manifest, &what)?;
         let cwhat = format!("config blob {}", config_desc.digest);
@@ -85,14 +90,20 @@ impl BaseImage {
 
     /// The config's `author`.
     pub fn author(&self) -> &str {
-        self.config.get("author").and_then(Value::as_str).unwrap_or("")
+        self.config
+            .get("author")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 }
 
 fn layers(manifest: &Map<String, Value>, what: &str) -> Result<Vec<Descriptor>, LayoutError> {
     match manifest.get("layers") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(list)) => list.iter().map(|d| Descriptor::from_json(d, what)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|d| Descriptor::from_json(d, what))
+            .collect(),
         Some(_) => Err(malformed(what, "layers is not a list")),
     }
 }
@@ -108,7 +119,11 @@ pub struct Addition {
 
 /// Write the new config, manifest and ancestors; returns the new walk (root first).
 /// Nothing is written when `addition` adds nothing: the base walk comes back.
-pub fn commit(layout: &Layout, base: &BaseImage, addition: &Addition) -> Result<Vec<Descriptor>, LayoutError> {
+pub fn commit(
+    layout: &Layout,
+    base: &BaseImage,
+    addition: &Addition,
+) -> Result<Vec<Descriptor>, LayoutError> {
     if addition.layer.is_none() && addition.history.is_none() {
         return Ok(base.walk.clone());
     }
@@ -173,7 +188,9 @@ pub fn commit(layout: &Layout, base: &BaseImage, addition: &Addition) -> Result<
             for d in list.iter_mut() {
                 let child = Descriptor::from_json(d, &what)?;
                 if &child.digest == old_child {
-                    *d = child.retarget(new_child.digest.clone(), new_child.size).to_value();
+                    *d = child
+                        .retarget(new_child.digest.clone(), new_child.size)
+                        .to_value();
                 }
             }
         }

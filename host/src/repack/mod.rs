@@ -15,11 +15,11 @@ use thiserror::Error;
 
 use crate::bindings::{IdMapping, MapOptions, MtreeHeader, RepackOptions};
 use crate::bundle::{self, Bundle, BundleError, BundleMeta, IdMap};
+use crate::header;
 use crate::layout::descriptor::{self, Descriptor};
 use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
 use crate::repacker::{JobError, Repacker};
 use crate::sandbox::Limits;
-use crate::header;
 
 use image::{Addition, BaseImage};
 
@@ -162,7 +162,11 @@ impl Repacker {
                 .layers()
                 .iter()
                 .rev()
-                .find_map(|l| l.media_type.split_once('+').and_then(|(_, s)| Compression::from_suffix(s)))
+                .find_map(|l| {
+                    l.media_type
+                        .split_once('+')
+                        .and_then(|(_, s)| Compression::from_suffix(s))
+                })
                 .unwrap_or(Compression::Gzip),
         };
         let map = &bundle.meta.map_options;
@@ -188,7 +192,8 @@ impl Repacker {
         let layer = if summary.entries > 0 {
             let blob = writer.finish()?;
             layout.commit_layer(&blob)?;
-            let mut desc = Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
+            let mut desc =
+                Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
             if blob.size != blob.uncompressed_size {
                 desc.set_annotation(
                     descriptor::UNCOMPRESSED_SIZE,
@@ -259,4 +264,3 @@ fn refresh(bundle: &Bundle, walk: &[Descriptor], tag: &str, text: &str) -> Resul
     let meta = BundleMeta::new(&walk, bundle.meta.map_options.clone());
     bundle.write_file(bundle::meta::FILE, &meta.encode(), 0o644)
 }
-

@@ -6,8 +6,8 @@ use cap_std::fs::File;
 use wasmtime::component::Resource;
 
 use super::JobState;
-use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile};
 use crate::bindings::blobs::{self, HostBlobWriter};
+use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile};
 use crate::capability::{CapDir, CapError};
 use crate::layout::BlobWriter;
 
