@@ -1,5 +1,7 @@
 //! Logs go to stderr through `tracing`; results go to stdout.
 
+use std::io::IsTerminal;
+
 use tracing::Level;
 
 use crate::cli::{GlobalArgs, LogLevel};
@@ -18,6 +20,7 @@ pub fn level(args: &GlobalArgs) -> Level {
 pub fn init(args: &GlobalArgs) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(level(args))
         .with_target(false)
         .without_time()

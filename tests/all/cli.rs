@@ -97,22 +97,55 @@ fn compiled_component_is_cached_and_reused() {
 }
 
 #[test]
-fn demo_prints_a_manifest_that_parses() {
-    let out = run_ok(repack_host().arg("demo"));
-    let entries = repack_guest::mtree::parse(&out).unwrap();
-    let paths: Vec<String> = entries
-        .iter()
-        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
-        .collect();
-    for expected in ["bin/sh", "motd", "locked", "home/user/caf\u{e9}.txt"] {
-        assert!(
-            paths.iter().any(|p| p == expected),
-            "{expected} in {paths:?}"
-        );
+fn demo_repacks_twice_and_umoci_reads_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("demo");
+    let out = run_ok(repack_host().args(["demo", "--workdir"]).arg(&work));
+    assert!(out.contains("base: manifest sha256:"), "{out}");
+    assert!(
+        out.contains("edited: manifest sha256:")
+            && out.contains("added 1, modified ")
+            && out.contains(", deleted 1"),
+        "{out}"
+    );
+    assert!(out.contains(".wh.home"), "{out}");
+    assert!(out.contains("bin/sh -> bin/busybox"), "the hardlink: {out}");
+    if !crate::support::have("umoci") {
+        return;
     }
-    let sh = &entries[paths.iter().position(|p| p == "bin/sh").unwrap()].keywords;
-    assert_eq!(sh["nlink"], "2");
-    assert_eq!(sh["mode"], "04755");
+    let check = tmp.path().join("check");
+    run_ok(
+        std::process::Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:edited", work.join("layout").display()))
+            .arg(&check),
+    );
+    let rootfs = check.join("rootfs");
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap();
+    assert_eq!(read("etc/motd"), "welcome to repack, edited\n");
+    assert_eq!(read("etc/added"), "new file\n");
+    assert!(!rootfs.join("home").exists());
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = std::fs::metadata(rootfs.join("etc/hostname"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o600);
+    let sh = std::fs::metadata(rootfs.join("bin/sh")).unwrap();
+    let busybox = std::fs::metadata(rootfs.join("bin/busybox")).unwrap();
+    assert_eq!(sh.ino(), busybox.ino());
+    assert_eq!(sh.mode() & 0o7777, 0o4755);
+    // Let the scratch directory go despite the 0000 directory.
+    std::fs::set_permissions(
+        rootfs.join("locked"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        work.join("bundle/rootfs/locked"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -6,3 +6,4 @@ mod cli;
 mod sandbox;
 mod support;
 mod umoci_mtree;
+mod umoci_repack;

@@ -6,6 +6,7 @@
 //! umoci's) removes such directories only when nobody holds them.
 
 use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
@@ -34,6 +35,17 @@ pub fn lock_index(layout: &Path) -> Result<Locked, LayoutError> {
         .write(true)
         .open(&path)
         .map_err(LayoutError::io(&path))?;
+    // Like every file we add to a layout, the lock file belongs to the layout's owner
+    // when we run as root (else a layout owned by a user gains a file it cannot open).
+    if rustix::process::geteuid().is_root() {
+        let owner = fs::metadata(layout).map_err(LayoutError::io(layout))?;
+        rustix::fs::fchown(
+            &file,
+            Some(rustix::fs::Uid::from_raw(owner.uid())),
+            Some(rustix::fs::Gid::from_raw(owner.gid())),
+        )
+        .map_err(|e| LayoutError::io(&path)(e.into()))?;
+    }
     flock(&file, FlockOperation::LockExclusive).map_err(|e| LayoutError::io(&path)(e.into()))?;
     Ok(Locked { _file: file })
 }

@@ -6,6 +6,7 @@
 //! - [`json`]: Go-compatible encoding.
 //! - [`blob`]: verified reads, atomic writes.
 //! - [`writer`]: streaming, compressed layer blobs.
+//! - [`pgzip`]: gzip on several threads, one member.
 //! - [`reference`]: `--image` values and the tag grammar.
 //! - [`lock`]: the index lock and per-process temp directories.
 //! - [`empty`]: new, empty images.
@@ -17,6 +18,7 @@ pub mod empty;
 pub mod error;
 pub mod json;
 pub mod lock;
+pub mod pgzip;
 pub mod reference;
 pub mod writer;
 
