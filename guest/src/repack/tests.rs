@@ -311,3 +311,101 @@ fn a_long_non_utf8_name_round_trips_through_pax() {
     let entry = archive.entries().unwrap().next().unwrap().unwrap();
     assert_eq!(&entry.path_bytes()[..], &name[..]);
 }
+
+/// A tree whose one big file is all zeros, served without holding it in memory.
+struct Sparse {
+    inner: MemTree,
+    path: &'static [u8],
+    size: u64,
+}
+
+struct Zeros(u64);
+
+impl crate::tree::FileReader for Zeros {
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, crate::tree::FsError> {
+        let n = self.0.min(u64::from(max));
+        self.0 -= n;
+        Ok(vec![0; n as usize])
+    }
+}
+
+impl crate::tree::Tree for Sparse {
+    fn metadata(&self, p: &[u8]) -> Result<crate::tree::Metadata, crate::tree::FsError> {
+        let mut m = self.inner.metadata(p)?;
+        if p == self.path {
+            m.size = self.size;
+        }
+        Ok(m)
+    }
+    fn read_dir(&self, p: &[u8]) -> Result<Vec<crate::tree::Entry>, crate::tree::FsError> {
+        let mut entries = self.inner.read_dir(p)?;
+        for e in &mut entries {
+            if crate::tree::join(p, &e.name) == self.path {
+                e.meta.size = self.size;
+            }
+        }
+        Ok(entries)
+    }
+    fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, crate::tree::FsError> {
+        self.inner.read_link(p)
+    }
+    fn xattrs(&self, p: &[u8]) -> Result<crate::tree::Xattrs, crate::tree::FsError> {
+        self.inner.xattrs(p)
+    }
+    fn digest(&self, p: &[u8]) -> Result<[u8; 32], crate::tree::FsError> {
+        self.inner.digest(p)
+    }
+    fn open_read(
+        &self,
+        p: &[u8],
+    ) -> Result<Box<dyn crate::tree::FileReader + '_>, crate::tree::FsError> {
+        if p == self.path {
+            return Ok(Box::new(Zeros(self.size)));
+        }
+        self.inner.open_read(p)
+    }
+}
+
+/// Keeps the head and the length of a stream.
+#[derive(Default)]
+struct Counting {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    len: u64,
+}
+
+impl Sink for Counting {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), crate::tree::FsError> {
+        if self.head.len() < 4096 {
+            let take = bytes.len().min(4096 - self.head.len());
+            self.head.extend_from_slice(&bytes[..take]);
+        }
+        self.tail.extend_from_slice(bytes);
+        let keep = self.tail.len().saturating_sub(2048);
+        self.tail.drain(..keep);
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_file_of_8_gib_and_more_gets_a_pax_size_and_all_its_bytes() {
+    let (mut tree, manifest) = base();
+    tree.insert(b"big", meta(Kind::Regular, 0o644), b"");
+    let size = (8u64 << 30) + 1;
+    let sparse = Sparse {
+        inner: tree,
+        path: b"big",
+        size,
+    };
+    let (sink, summary) = repack(&sparse, &options(manifest), Counting::default()).unwrap();
+    assert_eq!(summary.written.entries, 1);
+    // PAX header + its one 512-byte data block, the ustar header, the data padded to a
+    // block, and the two end blocks.
+    assert_eq!(sink.len, 512 + 512 + 512 + size.div_ceil(512) * 512 + 1024);
+    assert_eq!(sink.head[156], b'x', "a PAX extended header comes first");
+    let records = String::from_utf8_lossy(&sink.head[512..1024]);
+    assert!(records.contains("size=8589934593\n"), "{records}");
+    assert_eq!(&sink.head[1024 + 124..1024 + 136], b"00000000000\0");
+    assert_eq!(sink.tail, vec![0u8; 2048]);
+}
