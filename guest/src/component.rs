@@ -7,14 +7,18 @@ wit_bindgen::generate!({
 });
 
 use exports::repack::bundle::layer::{
-    Failure, Guest, IdMapping as WitIdMapping, MtreeHeader, RepackOptions, RepackSummary,
+    Failure, Guest, IdMapping as WitIdMapping, LayerInfo, MtreeHeader, RepackOptions,
+    RepackSummary, UnpackOptions,
 };
-use repack::bundle::blobs::BlobWriter;
+use repack::bundle::blobs::{BlobReader, BlobWriter};
 use repack::bundle::fs::{self as wit};
 
 use crate::mtree;
 use crate::repack::{self as job, IdMapping, LayerOptions, MapOptions, RepackError, Sink};
-use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs};
+use crate::tree::{
+    Entry, FileReader, FileWrite, FsError, Kind, Metadata, Time, Tree, TreeMut, Xattrs,
+};
+use crate::unpack;
 
 struct Component;
 
@@ -40,6 +44,15 @@ fn mappings(list: Vec<WitIdMapping>) -> Vec<IdMapping> {
 }
 
 impl Guest for Component {
+    fn unpack_layer(
+        root: &wit::Dir,
+        layer: &BlobReader,
+        info: LayerInfo,
+        options: UnpackOptions,
+    ) -> Result<Vec<String>, Failure> {
+        unpack_layer_impl(root, layer, info, options)
+    }
+
     fn mtree(root: &wit::Dir, header: MtreeHeader) -> Result<String, Failure> {
         mtree::manifest(&HostTree(root), &self::header(header)).map_err(|e| Failure {
             path: String::from_utf8_lossy(&e.path).into_owned(),
@@ -56,11 +69,7 @@ impl Guest for Component {
             manifest: options.manifest,
             masks: options.masks.into_iter().map(String::into_bytes).collect(),
             layer: LayerOptions {
-                map: MapOptions {
-                    uid_mappings: mappings(options.map_options.uid_mappings),
-                    gid_mappings: mappings(options.map_options.gid_mappings),
-                    rootless: options.map_options.rootless,
-                },
+                map: map_options(options.map_options),
                 clamp_mtime: options.clamp_mtime,
             },
             refresh: options.refresh.map(header),
@@ -85,6 +94,134 @@ impl Guest for Component {
             manifest: summary.manifest,
             warnings: w.warnings,
         })
+    }
+}
+
+fn map_options(m: exports::repack::bundle::layer::MapOptions) -> MapOptions {
+    MapOptions {
+        uid_mappings: mappings(m.uid_mappings),
+        gid_mappings: mappings(m.gid_mappings),
+        rootless: m.rootless,
+    }
+}
+
+fn unpack_layer_impl(
+    root: &wit::Dir,
+    layer: &BlobReader,
+    info: LayerInfo,
+    options: UnpackOptions,
+) -> Result<Vec<String>, Failure> {
+    let options = unpack::Options {
+        map: map_options(options.map_options),
+        keep_dirlinks: options.keep_dirlinks,
+        max_layer_size: options.max_layer_size,
+    };
+    let mut raw = HostBlob {
+        reader: layer,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    unpack::unpack_layer(
+        &mut HostTree(root),
+        &mut raw,
+        &info.media_type,
+        &info.diff_id,
+        &options,
+    )
+    .map_err(|e| Failure {
+        path: String::from_utf8_lossy(e.path()).into_owned(),
+        message: match &e {
+            unpack::UnpackError::Entry { message, .. } => message.clone(),
+            other => other.to_string(),
+        },
+    })
+}
+
+/// The host's verified blob stream as [`std::io::Read`].
+struct HostBlob<'a> {
+    reader: &'a BlobReader,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for HostBlob<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.buf = self
+                .reader
+                .read(1 << 20)
+                .map_err(|e| std::io::Error::other(FsError::from(e).to_string()))?;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A file the host created for the guest.
+struct HostFileWriter(wit::FileWriter);
+
+impl FileWrite for HostFileWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), FsError> {
+        Ok(self.0.write(bytes)?)
+    }
+}
+
+fn ts(t: Time) -> wit::Timestamp {
+    wit::Timestamp {
+        seconds: t.0,
+        nanoseconds: t.1,
+    }
+}
+
+impl TreeMut for HostTree<'_> {
+    fn create_file(&mut self, path: &[u8], mode: u32) -> Result<Box<dyn FileWrite + '_>, FsError> {
+        Ok(Box::new(HostFileWriter(self.0.create_file(path, mode)?)))
+    }
+    fn mkdir(&mut self, path: &[u8], mode: u32) -> Result<(), FsError> {
+        Ok(self.0.mkdir(path, mode)?)
+    }
+    fn symlink(&mut self, path: &[u8], target: &[u8]) -> Result<(), FsError> {
+        Ok(self.0.symlink(path, target)?)
+    }
+    fn hard_link(&mut self, path: &[u8], target: &[u8]) -> Result<(), FsError> {
+        Ok(self.0.hard_link(path, target)?)
+    }
+    fn mknod(
+        &mut self,
+        path: &[u8],
+        kind: Kind,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), FsError> {
+        let kind = match kind {
+            Kind::CharDevice => wit::Kind::CharDevice,
+            Kind::BlockDevice => wit::Kind::BlockDevice,
+            Kind::Fifo => wit::Kind::Fifo,
+            _ => return Err(FsError::NotSupported),
+        };
+        Ok(self.0.mknod(path, kind, mode, major, minor)?)
+    }
+    fn set_owner(&mut self, path: &[u8], uid: u32, gid: u32) -> Result<(), FsError> {
+        Ok(self.0.set_owner(path, uid, gid)?)
+    }
+    fn set_mode(&mut self, path: &[u8], mode: u32) -> Result<(), FsError> {
+        Ok(self.0.set_mode(path, mode)?)
+    }
+    fn set_times(&mut self, path: &[u8], mtime: Time, atime: Option<Time>) -> Result<(), FsError> {
+        Ok(self.0.set_times(path, ts(mtime), atime.map(ts))?)
+    }
+    fn set_xattr(&mut self, path: &[u8], name: &[u8], value: &[u8]) -> Result<(), FsError> {
+        Ok(self.0.set_xattr(path, name, value)?)
+    }
+    fn remove_xattr(&mut self, path: &[u8], name: &[u8]) -> Result<(), FsError> {
+        Ok(self.0.remove_xattr(path, name)?)
+    }
+    fn remove(&mut self, path: &[u8]) -> Result<(), FsError> {
+        Ok(self.0.remove(path)?)
     }
 }
 

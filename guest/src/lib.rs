@@ -8,12 +8,14 @@
 //! - [`tree`]: the filesystem view the guest reads through.
 //! - [`mtree`]: umoci's mtree manifests (vis encoding, keywords, walk, writer, parser).
 //! - [`repack`]: diff, filters and layer generation.
+//! - [`unpack`]: applying layer archives to a rootfs.
 //! - [`tar`]: tar header blocks as Go's `archive/tar` writes them (USTAR, PAX).
 
 pub mod mtree;
 pub mod repack;
 pub mod tar;
 pub mod tree;
+pub mod unpack;
 
 // The generated bindings are the one place that needs `unsafe` (the canonical ABI).
 #[cfg(target_arch = "wasm32")]

@@ -110,6 +110,49 @@ pub trait Tree {
     fn open_read(&self, path: &[u8]) -> Result<Box<dyn FileReader + '_>, FsError>;
 }
 
+/// A file being created, written front to back.
+pub trait FileWrite {
+    /// Append `bytes`.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), FsError>;
+}
+
+/// A point in time: seconds and nanoseconds since the epoch.
+pub type Time = (i64, u32);
+
+/// A tree the guest may change (unpack's new rootfs). Like reads, writes never act
+/// through a symlink: paths must be made of real directories.
+pub trait TreeMut: Tree {
+    /// Create a regular file that must not exist.
+    fn create_file(&mut self, path: &[u8], mode: u32) -> Result<Box<dyn FileWrite + '_>, FsError>;
+    /// Create a directory.
+    fn mkdir(&mut self, path: &[u8], mode: u32) -> Result<(), FsError>;
+    /// Create a symlink holding `target`.
+    fn symlink(&mut self, path: &[u8], target: &[u8]) -> Result<(), FsError>;
+    /// Hard-link `path` to the existing `target`.
+    fn hard_link(&mut self, path: &[u8], target: &[u8]) -> Result<(), FsError>;
+    /// Create a device node or fifo.
+    fn mknod(
+        &mut self,
+        path: &[u8],
+        kind: Kind,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), FsError>;
+    /// Set the owner.
+    fn set_owner(&mut self, path: &[u8], uid: u32, gid: u32) -> Result<(), FsError>;
+    /// Set the mode bits (not on symlinks).
+    fn set_mode(&mut self, path: &[u8], mode: u32) -> Result<(), FsError>;
+    /// Set the modification time and, if given, the access time.
+    fn set_times(&mut self, path: &[u8], mtime: Time, atime: Option<Time>) -> Result<(), FsError>;
+    /// Set an extended attribute.
+    fn set_xattr(&mut self, path: &[u8], name: &[u8], value: &[u8]) -> Result<(), FsError>;
+    /// Remove an extended attribute.
+    fn remove_xattr(&mut self, path: &[u8], name: &[u8]) -> Result<(), FsError>;
+    /// Remove an object (a directory with its contents).
+    fn remove(&mut self, path: &[u8]) -> Result<(), FsError>;
+}
+
 /// Join a directory path and a child name (`""` is the root).
 pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     if dir.is_empty() {

@@ -12,7 +12,9 @@ mod generated {
         with: {
             "repack:bundle/fs.dir": crate::capability::CapDir,
             "repack:bundle/fs.file": cap_std::fs::File,
+            "repack:bundle/fs.file-writer": crate::capability::FileWriter,
             "repack:bundle/blobs.blob-writer": crate::layout::BlobWriter,
+            "repack:bundle/blobs.blob-reader": crate::layout::BlobReader,
         },
     });
 }
@@ -20,7 +22,8 @@ mod generated {
 pub use generated::Repacker as RepackerWorld;
 pub use generated::RepackerPre as RepackerWorldPre;
 pub use generated::exports::repack::bundle::layer::{
-    Failure, IdMapping, MapOptions, MtreeHeader, RepackOptions, RepackSummary,
+    Failure, IdMapping, LayerInfo, MapOptions, MtreeHeader, RepackOptions, RepackSummary,
+    UnpackOptions,
 };
 pub use generated::repack::bundle::blobs;
 pub use generated::repack::bundle::fs;

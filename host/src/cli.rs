@@ -78,6 +78,8 @@ pub enum Command {
     Gc(LayoutArgs),
     /// Show an image's history.
     Stat(StatArgs),
+    /// Change an image's configuration (and manifest annotations) as a new image.
+    Config(Box<ConfigArgs>),
     /// Low-level commands.
     #[command(subcommand)]
     Raw(RawCommand),
@@ -134,6 +136,110 @@ pub struct StatArgs {
     /// Print JSON (the stable format).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `config` arguments, as umoci's. List flags are repeatable.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The image to start from.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Tag the new image with this tag (default: the --image tag, moved).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// The user (and group) the process runs as.
+    #[arg(long = "config.user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Add an exposed port (e.g. 80/tcp).
+    #[arg(long = "config.exposedports", value_name = "PORT")]
+    pub exposed_ports: Vec<String>,
+    /// Set an environment variable (replacing one of the same name).
+    #[arg(long = "config.env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// The entrypoint, one argument per flag (replaces the old one).
+    #[arg(
+        long = "config.entrypoint",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
+    pub entrypoint: Vec<String>,
+    /// The command, one argument per flag (replaces the old one).
+    #[arg(long = "config.cmd", value_name = "ARG", allow_hyphen_values = true)]
+    pub cmd: Vec<String>,
+    /// Add a volume.
+    #[arg(long = "config.volume", value_name = "PATH")]
+    pub volume: Vec<String>,
+    /// Set a label.
+    #[arg(long = "config.label", value_name = "NAME=VALUE")]
+    pub label: Vec<String>,
+    /// The working directory.
+    #[arg(long = "config.workingdir", value_name = "DIR")]
+    pub working_dir: Option<String>,
+    /// The stop signal.
+    #[arg(long = "config.stopsignal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// The image's creation time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub created: Option<String>,
+    /// The image's author.
+    #[arg(long, value_name = "AUTHOR")]
+    pub author: Option<String>,
+    /// The image's operating system.
+    #[arg(long = "platform.os", alias = "os", value_name = "OS")]
+    pub os: Option<String>,
+    /// The image's architecture.
+    #[arg(long = "platform.arch", alias = "architecture", value_name = "ARCH")]
+    pub architecture: Option<String>,
+    /// The image's architecture variant.
+    #[arg(long = "platform.variant", value_name = "VARIANT")]
+    pub variant: Option<String>,
+    /// Set a manifest annotation.
+    #[arg(long = "manifest.annotation", value_name = "NAME=VALUE")]
+    pub annotation: Vec<String>,
+    /// Empty this before the other changes.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub clear: Vec<ClearKey>,
+    /// Add no history entry.
+    #[arg(long, conflicts_with_all = ["history_author", "history_comment", "history_created", "history_created_by"])]
+    pub no_history: bool,
+    /// History entry author (default: the image's author).
+    #[arg(long = "history.author", value_name = "AUTHOR")]
+    pub history_author: Option<String>,
+    /// History entry comment.
+    #[arg(long = "history.comment", value_name = "COMMENT")]
+    pub history_comment: Option<String>,
+    /// History entry creation time (RFC 3339; default: SOURCE_DATE_EPOCH, else now).
+    #[arg(long = "history.created", value_name = "TIME")]
+    pub history_created: Option<String>,
+    /// History entry `created_by`.
+    #[arg(long = "history.created_by", value_name = "TEXT")]
+    pub history_created_by: Option<String>,
+}
+
+/// What `config --clear` empties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClearKey {
+    /// The labels.
+    #[value(name = "config.labels")]
+    Labels,
+    /// The manifest annotations.
+    #[value(name = "manifest.annotations")]
+    Annotations,
+    /// The exposed ports.
+    #[value(name = "config.exposedports")]
+    ExposedPorts,
+    /// The environment.
+    #[value(name = "config.env")]
+    Env,
+    /// The volumes.
+    #[value(name = "config.volume")]
+    Volume,
+    /// The command.
+    #[value(name = "config.cmd")]
+    Cmd,
+    /// The entrypoint.
+    #[value(name = "config.entrypoint")]
+    Entrypoint,
 }
 
 /// `run` (repack) arguments, as umoci's `repack`.
@@ -209,6 +315,9 @@ pub struct UnpackArgs {
     /// Keep symlinks to directories when a layer has a directory at their path.
     #[arg(long)]
     pub keep_dirlinks: bool,
+    /// Most bytes one layer may expand to when decompressed (a bomb stops here).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64G")]
+    pub max_layer_size: u64,
 }
 
 /// `demo` arguments.
@@ -251,6 +360,45 @@ mod tests {
         assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn config_flags_parse_like_umoci() {
+        let cli = Cli::try_parse_from([
+            "repack-host",
+            "config",
+            "--image",
+            "oci:a",
+            "--config.cmd",
+            "sh",
+            "--config.cmd",
+            "-c",
+            "--os",
+            "linux",
+            "--architecture",
+            "arm64",
+            "--clear",
+            "config.env",
+            "--clear",
+            "manifest.annotations",
+        ])
+        .unwrap();
+        let Command::Config(args) = cli.command else {
+            panic!("not config")
+        };
+        assert_eq!(args.cmd, ["sh", "-c"]);
+        assert_eq!(args.os.as_deref(), Some("linux"));
+        assert_eq!(args.architecture.as_deref(), Some("arm64"));
+        assert_eq!(args.clear, [ClearKey::Env, ClearKey::Annotations]);
+        for bad in [
+            &["--clear", "rootfs.diffids"][..],
+            &["--no-history", "--history.comment", "c"],
+            &["extra"],
+        ] {
+            let mut argv = vec!["repack-host", "config", "--image", "x"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub mod header;
 pub mod layout;
 pub mod repack;
 pub mod repacker;
+pub mod runtime_config;
 pub mod sandbox;
+pub mod unpack;
 
 pub use repacker::{JobError, MtreeRequest, Repacker};
 pub use sandbox::{ComponentSource, Limits, SandboxError};

@@ -6,10 +6,10 @@ use thiserror::Error;
 
 use wasmtime::component::Resource;
 
-use crate::bindings::{MtreeHeader, RepackOptions, RepackSummary};
+use crate::bindings::{LayerInfo, MtreeHeader, RepackOptions, RepackSummary, UnpackOptions};
 use crate::capability::{CapDir, CapError};
 use crate::header;
-use crate::layout::BlobWriter;
+use crate::layout::{BlobReader, BlobWriter};
 use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir};
 
 /// Why a job failed.
@@ -153,5 +153,52 @@ impl Repacker {
             message: f.message,
         })?;
         Ok((summary, writer))
+    }
+
+    /// Apply `layers` in order to the (new, empty) directory `rootfs`, then return its
+    /// mtree manifest and the guest's warnings. One job runs all layers, so the time
+    /// and memory limits cover the whole unpack.
+    pub fn unpack_layers(
+        &self,
+        rootfs: &Path,
+        layers: Vec<(BlobReader, LayerInfo)>,
+        options: &UnpackOptions,
+        header: &MtreeHeader,
+        limits: &Limits,
+    ) -> Result<(String, Vec<String>), JobError> {
+        let dir = CapDir::open_ambient_writable(rootfs).map_err(|source| JobError::Grant {
+            path: rootfs.to_owned(),
+            source,
+        })?;
+        let mut job = self.sandbox.job(limits)?;
+        let root = job.grant(dir)?;
+        let root_rep = root.rep();
+        let guest = |f: crate::bindings::Failure| JobError::Guest {
+            root: rootfs.to_owned(),
+            path: f.path,
+            message: f.message,
+        };
+        let mut warnings = Vec::new();
+        for (reader, info) in layers {
+            let reader = job.grant(reader)?;
+            let rep = reader.rep();
+            let outcome = job.world.repack_bundle_layer().call_unpack_layer(
+                &mut job.store,
+                Resource::new_borrow(root_rep),
+                Resource::new_borrow(rep),
+                &info,
+                options,
+            );
+            let outcome = job.finish(outcome, limits);
+            job.take(Resource::<BlobReader>::new_own(rep))?;
+            warnings.extend(outcome?.map_err(guest)?);
+        }
+        let outcome = job.world.repack_bundle_layer().call_mtree(
+            &mut job.store,
+            Resource::new_borrow(root_rep),
+            header,
+        );
+        let manifest = job.finish(outcome, limits)?.map_err(guest)?;
+        Ok((manifest, warnings))
     }
 }

@@ -3,25 +3,26 @@
 use crate::support::{repack_host, run_fail, run_ok};
 
 #[test]
-fn commands_not_built_yet_fail_clearly() {
-    let cases: [&[&str]; 6] = [
-        &["unpack", "--image", "l:t", "bundle"],
-        &["tag", "--image", "l:t", "t2"],
-        &["ls", "--layout", "l"],
-        &["rm", "--image", "l:t"],
-        &["gc", "--layout", "l"],
-        &["stat", "--image", "l:t"],
-    ];
-    for args in cases {
-        let out = run_fail(repack_host().args(args));
-        let stderr = &out.stderr;
-        assert_eq!(
-            stderr.trim(),
-            format!("repack-host: {}: not implemented yet", args[0]),
-            "{args:?}"
-        );
-        assert!(out.stdout.is_empty());
-    }
+fn unpack_of_a_missing_layout_fails_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("bundle");
+    let out = run_fail(
+        repack_host()
+            .args(["unpack", "--image", "/nonexistent/layout:t"])
+            .arg(&bundle),
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/nonexistent/layout: not an OCI image layout"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+    assert!(
+        !bundle.exists(),
+        "nothing is created before the image resolves"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! One test binary (linking wasmtime once); each module is one concern.
 
 mod cli;
+mod layout_commands;
 mod sandbox;
 mod support;
 mod umoci_mtree;

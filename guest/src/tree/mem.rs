@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs};
+use super::{Entry, FileReader, FileWrite, FsError, Kind, Metadata, Time, Tree, TreeMut, Xattrs};
 
 /// One object of a [`MemTree`].
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ impl MemTree {
             meta.size = data.len() as u64;
         }
         if meta.ino == 0 {
-            meta.ino = self.nodes.len() as u64 + 1;
+            meta.ino = self.nodes.values().map(|n| n.meta.ino).max().unwrap_or(0) + 1;
         }
         self.nodes.insert(
             path.to_vec(),
@@ -147,4 +147,129 @@ pub fn fake_digest(data: &[u8]) -> [u8; 32] {
         *o = *b;
     }
     out
+}
+
+impl MemTree {
+    fn node_mut(&mut self, path: &[u8]) -> Result<&mut Node, FsError> {
+        self.nodes.get_mut(path).ok_or(FsError::NotFound)
+    }
+
+    /// A new object's parent must be a real directory, and the name free.
+    fn check_new(&self, path: &[u8]) -> Result<(), FsError> {
+        let parent = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => &path[..i],
+            None => b"",
+        };
+        match self.nodes.get(parent) {
+            Some(n) if n.meta.kind == Kind::Directory => {}
+            Some(n) if n.meta.kind == Kind::Symlink => return Err(FsError::EscapesRoot),
+            _ => return Err(FsError::NotFound),
+        }
+        if self.nodes.contains_key(path) {
+            return Err(FsError::Io("file exists".into()));
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, path: &[u8], kind: Kind, mode: u32, data: &[u8]) -> Result<(), FsError> {
+        self.check_new(path)?;
+        let mut m = meta(kind, mode);
+        m.ino = 0;
+        self.insert(path, m, data);
+        Ok(())
+    }
+}
+
+/// Appends to a node's data.
+struct MemWriter<'a>(&'a mut Node);
+
+impl FileWrite for MemWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), FsError> {
+        self.0.data.extend_from_slice(bytes);
+        self.0.meta.size = self.0.data.len() as u64;
+        Ok(())
+    }
+}
+
+impl TreeMut for MemTree {
+    fn create_file(&mut self, path: &[u8], mode: u32) -> Result<Box<dyn FileWrite + '_>, FsError> {
+        self.add(path, Kind::Regular, mode, b"")?;
+        Ok(Box::new(MemWriter(self.node_mut(path)?)))
+    }
+    fn mkdir(&mut self, path: &[u8], mode: u32) -> Result<(), FsError> {
+        self.add(path, Kind::Directory, mode, b"")
+    }
+    fn symlink(&mut self, path: &[u8], target: &[u8]) -> Result<(), FsError> {
+        self.add(path, Kind::Symlink, 0o777, target)
+    }
+    fn hard_link(&mut self, path: &[u8], target: &[u8]) -> Result<(), FsError> {
+        self.check_new(path)?;
+        let node = self.node_mut(target)?;
+        if node.meta.kind == Kind::Directory {
+            return Err(FsError::PermissionDenied);
+        }
+        node.meta.nlink += 1;
+        let copy = node.clone();
+        for n in self.nodes.values_mut() {
+            if n.meta.ino == copy.meta.ino {
+                n.meta.nlink = copy.meta.nlink;
+            }
+        }
+        self.nodes.insert(path.to_vec(), copy);
+        Ok(())
+    }
+    fn mknod(
+        &mut self,
+        path: &[u8],
+        kind: Kind,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), FsError> {
+        self.add(path, kind, mode, b"")?;
+        let node = self.node_mut(path)?;
+        node.meta.rdev_major = major;
+        node.meta.rdev_minor = minor;
+        Ok(())
+    }
+    fn set_owner(&mut self, path: &[u8], uid: u32, gid: u32) -> Result<(), FsError> {
+        let node = self.node_mut(path)?;
+        node.meta.uid = uid;
+        node.meta.gid = gid;
+        Ok(())
+    }
+    fn set_mode(&mut self, path: &[u8], mode: u32) -> Result<(), FsError> {
+        let node = self.node_mut(path)?;
+        if node.meta.kind == Kind::Symlink {
+            return Err(FsError::NotSupported);
+        }
+        node.meta.mode = mode & 0o7777;
+        Ok(())
+    }
+    fn set_times(&mut self, path: &[u8], mtime: Time, _atime: Option<Time>) -> Result<(), FsError> {
+        let node = self.node_mut(path)?;
+        node.meta.mtime_sec = mtime.0;
+        node.meta.mtime_nsec = mtime.1;
+        Ok(())
+    }
+    fn set_xattr(&mut self, path: &[u8], name: &[u8], value: &[u8]) -> Result<(), FsError> {
+        let node = self.node_mut(path)?;
+        node.xattrs.retain(|(n, _)| n != name);
+        node.xattrs.push((name.to_vec(), value.to_vec()));
+        Ok(())
+    }
+    fn remove_xattr(&mut self, path: &[u8], name: &[u8]) -> Result<(), FsError> {
+        self.node_mut(path)?.xattrs.retain(|(n, _)| n != name);
+        Ok(())
+    }
+    fn remove(&mut self, path: &[u8]) -> Result<(), FsError> {
+        if path.is_empty() {
+            return Err(FsError::PermissionDenied);
+        }
+        self.node(path)?;
+        self.nodes.retain(|p, _| {
+            !(p == path || (p.starts_with(path) && p.get(path.len()) == Some(&b'/')))
+        });
+        Ok(())
+    }
 }

@@ -10,11 +10,16 @@
 mod error;
 mod meta;
 mod path;
+mod write;
 mod xattr;
 
 /// The contract's types: what the host reports is exactly what the guest receives.
 pub use crate::bindings::fs::{Entry, Kind, Metadata};
 pub use error::CapError;
+
+/// A file the guest creates and fills (the `fs.file-writer` resource).
+#[derive(Debug)]
+pub struct FileWriter(pub File);
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -40,6 +45,7 @@ const READ_CHUNK: usize = 256 * 1024;
 pub struct CapDir {
     root: Arc<Dir>,
     open: Mutex<Vec<(OsString, Arc<Dir>)>>,
+    writable: bool,
 }
 
 /// Where a path leads: the root itself, or a name inside an opened parent.
@@ -60,7 +66,20 @@ impl CapDir {
         CapDir {
             root: Arc::new(root),
             open: Mutex::new(Vec::new()),
+            writable: false,
         }
+    }
+
+    /// Grant the directory at `path` for reading and writing (unpack's new rootfs).
+    pub fn open_ambient_writable(path: &Path) -> Result<Self, CapError> {
+        let mut dir = Self::open_ambient(path)?;
+        dir.writable = true;
+        Ok(dir)
+    }
+
+    /// Forget the directories kept open: after a removal they may be gone.
+    fn forget_open(&self) {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Open the directory at the components of `path`, following no symlink; reuses

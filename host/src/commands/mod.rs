@@ -1,11 +1,16 @@
 //! One file per command; `dispatch` only routes.
 
+mod config;
 mod demo;
+mod gc;
 mod layout;
 mod raw_mtree;
 mod run;
+mod stat;
+mod tag;
+mod unpack;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use repack_host::{ComponentSource, Limits, Repacker};
 
 use crate::cli::{Cli, Command, GlobalArgs, RawCommand};
@@ -17,26 +22,15 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Raw(RawCommand::Mtree(args)) => raw_mtree::run(global, args),
         Command::Demo(args) => demo::run(global, args),
         Command::Run(args) => run::run(global, args),
+        Command::Unpack(args) => unpack::run(global, args),
         Command::Init(args) => layout::init(args),
         Command::New(args) => layout::new(args),
-        other => bail!("{}: not implemented yet", name(other)),
-    }
-}
-
-/// The command's name as the user typed it.
-fn name(command: &Command) -> &'static str {
-    match command {
-        Command::Run(_) => "run",
-        Command::Unpack(_) => "unpack",
-        Command::Init(_) => "init",
-        Command::New(_) => "new",
-        Command::Tag(_) => "tag",
-        Command::Ls(_) => "ls",
-        Command::Rm(_) => "rm",
-        Command::Gc(_) => "gc",
-        Command::Stat(_) => "stat",
-        Command::Raw(_) => "raw",
-        Command::Demo(_) => "demo",
+        Command::Tag(args) => tag::tag(args),
+        Command::Rm(args) => tag::rm(args),
+        Command::Ls(args) => tag::ls(args),
+        Command::Gc(args) => gc::run(args),
+        Command::Stat(args) => stat::run(args),
+        Command::Config(args) => config::run(args),
     }
 }
 

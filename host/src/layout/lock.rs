@@ -4,6 +4,15 @@
 //! read-modify-write. Each process keeps its temp files in its own `.umoci-XXXXXXXX`
 //! directory, flocked for the process's lifetime: garbage collection (ours, and
 //! umoci's) removes such directories only when nobody holds them.
+//!
+//! A writer's blobs become visible in `blobs/sha256` before the tag that reaches them
+//! is written, so a garbage collection running in between would delete them. Writers
+//! therefore hold a *shared* `flock` on `<layout>/.repack-writers.lock` for as long as
+//! their temp area exists (from before its creation until after its removal), and
+//! [`lock_writers`] takes it *exclusive* for the whole collection: a collection waits
+//! for the writers running when it starts, and writers starting during one wait for
+//! it. Lock order, everywhere: the writers lock, then the index lock. (umoci does not
+//! know this lock: its writers and collections are not kept apart from ours.)
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::MetadataExt;
@@ -15,6 +24,9 @@ use super::LayoutError;
 
 /// The lock file serialising `index.json` updates.
 pub const LOCK_FILE: &str = ".repack.lock";
+
+/// The lock file keeping garbage collection and writers apart.
+pub const WRITERS_LOCK_FILE: &str = ".repack-writers.lock";
 
 /// The prefix of per-process temp directories (shared with umoci, whose `gc` honours
 /// the same lock).
@@ -28,14 +40,56 @@ pub struct Locked {
 
 /// Block until the layout's index lock is ours.
 pub fn lock_index(layout: &Path) -> Result<Locked, LayoutError> {
-    let path = layout.join(LOCK_FILE);
+    let (file, path) = open_lock_file(layout, LOCK_FILE)?;
+    flock(&file, FlockOperation::LockExclusive).map_err(|e| LayoutError::io(&path)(e.into()))?;
+    Ok(Locked { _file: file })
+}
+
+/// Block until no writer is running in the layout, and keep new ones out until the
+/// returned lock is dropped (for garbage collection).
+pub fn lock_writers(layout: &Path) -> Result<Locked, LayoutError> {
+    let (file, path) = open_lock_file(layout, WRITERS_LOCK_FILE)?;
+    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        tracing::info!("waiting for the writers running in {}", layout.display());
+        flock(&file, FlockOperation::LockExclusive)
+            .map_err(|e| LayoutError::io(&path)(e.into()))?;
+    }
+    Ok(Locked { _file: file })
+}
+
+/// A writer's shared hold on the layout, released on drop: no garbage collection
+/// runs while it is held.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
+}
+
+impl WriterLock {
+    /// Block until no garbage collection is running, then hold the layout shared.
+    pub fn acquire(layout: &Path) -> Result<Self, LayoutError> {
+        let (file, path) = open_lock_file(layout, WRITERS_LOCK_FILE)?;
+        if flock(&file, FlockOperation::NonBlockingLockShared).is_err() {
+            tracing::info!(
+                "waiting for a garbage collection of {} to finish",
+                layout.display()
+            );
+            flock(&file, FlockOperation::LockShared)
+                .map_err(|e| LayoutError::io(&path)(e.into()))?;
+        }
+        Ok(WriterLock { _file: file })
+    }
+}
+
+/// Open (creating it) the lock file `name` in `layout`.
+fn open_lock_file(layout: &Path, name: &str) -> Result<(File, PathBuf), LayoutError> {
+    let path = layout.join(name);
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .map_err(LayoutError::io(&path))?;
-    // Like every file we add to a layout, the lock file belongs to the layout's owner
+    // Like every file we add to a layout, a lock file belongs to the layout's owner
     // when we run as root (else a layout owned by a user gains a file it cannot open).
     if rustix::process::geteuid().is_root() {
         let owner = fs::metadata(layout).map_err(LayoutError::io(layout))?;
@@ -46,20 +100,23 @@ pub fn lock_index(layout: &Path) -> Result<Locked, LayoutError> {
         )
         .map_err(|e| LayoutError::io(&path)(e.into()))?;
     }
-    flock(&file, FlockOperation::LockExclusive).map_err(|e| LayoutError::io(&path)(e.into()))?;
-    Ok(Locked { _file: file })
+    Ok((file, path))
 }
 
-/// A process's temp directory inside the layout, removed on drop.
+/// A process's temp directory inside the layout, removed on drop. While it exists its
+/// owner holds the layout's [`WriterLock`] (taken before the directory is made,
+/// released after it is removed).
 #[derive(Debug)]
 pub struct TempArea {
     path: PathBuf,
     _lock: File,
+    _writer: WriterLock,
 }
 
 impl TempArea {
-    /// Create and lock a fresh temp directory in `layout`.
+    /// Take the writer lock, then create and lock a fresh temp directory in `layout`.
     pub fn create(layout: &Path) -> Result<Self, LayoutError> {
+        let writer = WriterLock::acquire(layout)?;
         let dir = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .rand_bytes(8)
@@ -69,7 +126,11 @@ impl TempArea {
         let lock = File::open(&path).map_err(LayoutError::io(&path))?;
         flock(&lock, FlockOperation::NonBlockingLockExclusive)
             .map_err(|e| LayoutError::io(&path)(e.into()))?;
-        Ok(TempArea { path, _lock: lock })
+        Ok(TempArea {
+            path,
+            _lock: lock,
+            _writer: writer,
+        })
     }
 
     /// The directory.

@@ -7,24 +7,29 @@
 //! - [`blob`]: verified reads, atomic writes.
 //! - [`writer`]: streaming, compressed layer blobs.
 //! - [`pgzip`]: gzip on several threads, one member.
+//! - [`reader`]: blobs streamed to the guest, verified.
 //! - [`reference`]: `--image` values and the tag grammar.
-//! - [`lock`]: the index lock and per-process temp directories.
+//! - [`lock`]: the index lock, the writers lock and per-process temp directories.
 //! - [`empty`]: new, empty images.
+//! - [`gc`]: garbage collection of unreachable blobs and stale temp directories.
 
 pub mod blob;
 pub mod descriptor;
 pub mod digest;
 pub mod empty;
 pub mod error;
+pub mod gc;
 pub mod json;
 pub mod lock;
 pub mod pgzip;
+pub mod reader;
 pub mod reference;
 pub mod writer;
 
 pub use descriptor::Descriptor;
 pub use digest::Digest;
 pub use error::LayoutError;
+pub use reader::BlobReader;
 pub use reference::{ImageRef, check_tag};
 pub use writer::{BlobWriter, Compression, WrittenBlob};
 
@@ -127,13 +132,21 @@ impl Layout {
         self.owner
     }
 
-    /// This process's temp directory in the layout.
+    /// This process's temp directory in the layout. The first call makes this handle a
+    /// writer: it waits for a running garbage collection to finish, and keeps new ones
+    /// from starting until the handle is dropped (see [`lock`]).
     pub fn temp(&self) -> Result<&Path, LayoutError> {
         if let Some(t) = self.temp.get() {
             return Ok(t.path());
         }
         let area = TempArea::create(&self.path)?;
         Ok(self.temp.get_or_init(|| area).path())
+    }
+
+    /// Become a writer now (see [`Layout::temp`]): for commands that read blobs they
+    /// are about to reference, so no garbage collection removes them in between.
+    pub fn start_writing(&self) -> Result<(), LayoutError> {
+        self.temp().map(|_| ())
     }
 
     /// Where the blob `digest` lives.
@@ -262,8 +275,22 @@ impl Layout {
         })
     }
 
+    /// Remove every entry tagged `tag` (none is fine); returns how many went.
+    pub fn remove_tag(&self, tag: &str) -> Result<usize, LayoutError> {
+        check_tag(tag)?;
+        let mut removed = 0;
+        self.update_index(|manifests| {
+            let before = manifests.len();
+            manifests.retain(|d| d.annotation(descriptor::REF_NAME) != Some(tag));
+            removed = before - manifests.len();
+        })?;
+        Ok(removed)
+    }
+
     /// Read-modify-write the index's `manifests` under the lock.
     pub fn update_index(&self, edit: impl FnOnce(&mut Vec<Descriptor>)) -> Result<(), LayoutError> {
+        // The writers lock (taken with the temp area) comes before the index lock.
+        let temp = self.temp()?;
         let _lock = lock::lock_index(&self.path)?;
         let mut index = self.index()?;
         let mut manifests = entries(&index, "index.json")?;
@@ -275,12 +302,7 @@ impl Layout {
         index.insert("mediaType".into(), descriptor::INDEX.into());
         let index = json::ordered(index, json::INDEX_FIELDS);
         let bytes = json::encode(&Value::Object(index));
-        blob::write_atomic(
-            self.temp()?,
-            &self.path.join("index.json"),
-            &bytes,
-            self.owner,
-        )
+        blob::write_atomic(temp, &self.path.join("index.json"), &bytes, self.owner)
     }
 }
 

@@ -153,14 +153,7 @@ pub fn commit(
             h.push(entry.clone());
         }
     }
-    let config = json::ordered(config, json::CONFIG_FIELDS);
-    let new_config = layout.put_json(descriptor::CONFIG, &Value::Object(config))?;
-
     let mut manifest = base.manifest.clone();
-    let config_desc = base
-        .config_desc
-        .retarget(new_config.digest.clone(), new_config.size);
-    manifest.insert("config".into(), config_desc.to_value());
     if let Some((layer, _)) = &addition.layer {
         let mut list = match manifest.shift_remove("layers") {
             Some(Value::Array(list)) => list,
@@ -169,6 +162,44 @@ pub fn commit(
         list.push(layer.to_value());
         manifest.insert("layers".into(), Value::Array(list));
     }
+    write_image(layout, base, config, manifest)
+}
+
+/// Write an edited config (history entry included, if any) and manifest annotations
+/// (`None`: none) on top of `base`, as `config` does; returns the new walk. Always
+/// writes, even when nothing changed.
+pub fn commit_config(
+    layout: &Layout,
+    base: &BaseImage,
+    config: Map<String, Value>,
+    annotations: Option<Map<String, Value>>,
+) -> Result<Vec<Descriptor>, LayoutError> {
+    let mut manifest = base.manifest.clone();
+    match annotations {
+        Some(a) if !a.is_empty() => {
+            manifest.insert("annotations".into(), Value::Object(a));
+        }
+        _ => {
+            manifest.shift_remove("annotations");
+        }
+    }
+    write_image(layout, base, config, manifest)
+}
+
+/// Store `config`, then `manifest` pointing at it, then every ancestor index of the
+/// base's walk; returns the new walk (root first).
+fn write_image(
+    layout: &Layout,
+    base: &BaseImage,
+    config: Map<String, Value>,
+    mut manifest: Map<String, Value>,
+) -> Result<Vec<Descriptor>, LayoutError> {
+    let config = json::ordered(config, json::CONFIG_FIELDS);
+    let new_config = layout.put_json(descriptor::CONFIG, &Value::Object(config))?;
+    let config_desc = base
+        .config_desc
+        .retarget(new_config.digest.clone(), new_config.size);
+    manifest.insert("config".into(), config_desc.to_value());
     manifest
         .entry("mediaType")
         .or_insert_with(|| descriptor::MANIFEST.into());

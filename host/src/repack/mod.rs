@@ -3,7 +3,9 @@
 //!
 //! - [`history`]: history entries, times, `SOURCE_DATE_EPOCH`.
 //! - [`image`]: the base image and the commit of the new one.
+//! - [`config_edit`]: `config`'s edits of an image configuration.
 
+pub mod config_edit;
 pub mod history;
 pub mod image;
 

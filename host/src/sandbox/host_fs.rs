@@ -1,15 +1,15 @@
 //! The `repack:bundle/fs` imports, served from capability handles in the job's table.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use cap_std::fs::File;
 use wasmtime::component::Resource;
 
 use super::JobState;
 use crate::bindings::blobs::{self, HostBlobWriter};
-use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile};
-use crate::capability::{CapDir, CapError};
-use crate::layout::BlobWriter;
+use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
+use crate::capability::{CapDir, CapError, FileWriter};
+use crate::layout::{BlobReader, BlobWriter};
 
 /// The most bytes one `file.read` call hands out.
 pub const MAX_READ: u32 = 4 << 20;
@@ -71,6 +71,80 @@ impl HostDir for JobState {
         self.with_dir(&dir, |d| d.digest(&path).map(|h| h.to_vec()))
     }
 
+    fn create_file(
+        &mut self,
+        dir: Resource<CapDir>,
+        path: Vec<u8>,
+        mode: u32,
+    ) -> Wit<Resource<FileWriter>> {
+        let created = self.table.get(&dir)?.create_file(&path, mode);
+        Ok(match created {
+            Ok(file) => Ok(self.table.push(FileWriter(file))?),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    fn mkdir(&mut self, dir: Resource<CapDir>, path: Vec<u8>, mode: u32) -> Wit<()> {
+        self.with_dir(&dir, |d| d.mkdir(&path, mode))
+    }
+
+    fn symlink(&mut self, dir: Resource<CapDir>, path: Vec<u8>, target: Vec<u8>) -> Wit<()> {
+        self.with_dir(&dir, |d| d.symlink(&path, &target))
+    }
+
+    fn hard_link(&mut self, dir: Resource<CapDir>, path: Vec<u8>, target: Vec<u8>) -> Wit<()> {
+        self.with_dir(&dir, |d| d.hard_link(&path, &target))
+    }
+
+    fn mknod(
+        &mut self,
+        dir: Resource<CapDir>,
+        path: Vec<u8>,
+        kind: Kind,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> Wit<()> {
+        self.with_dir(&dir, |d| d.mknod(&path, kind, mode, major, minor))
+    }
+
+    fn set_owner(&mut self, dir: Resource<CapDir>, path: Vec<u8>, uid: u32, gid: u32) -> Wit<()> {
+        self.with_dir(&dir, |d| d.set_owner(&path, uid, gid))
+    }
+
+    fn set_mode(&mut self, dir: Resource<CapDir>, path: Vec<u8>, mode: u32) -> Wit<()> {
+        self.with_dir(&dir, |d| d.set_mode(&path, mode))
+    }
+
+    fn set_times(
+        &mut self,
+        dir: Resource<CapDir>,
+        path: Vec<u8>,
+        mtime: Timestamp,
+        atime: Option<Timestamp>,
+    ) -> Wit<()> {
+        let t = |t: Timestamp| (t.seconds, t.nanoseconds);
+        self.with_dir(&dir, |d| d.set_times(&path, t(mtime), atime.map(t)))
+    }
+
+    fn set_xattr(
+        &mut self,
+        dir: Resource<CapDir>,
+        path: Vec<u8>,
+        name: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Wit<()> {
+        self.with_dir(&dir, |d| d.set_xattr(&path, &name, &value))
+    }
+
+    fn remove_xattr(&mut self, dir: Resource<CapDir>, path: Vec<u8>, name: Vec<u8>) -> Wit<()> {
+        self.with_dir(&dir, |d| d.remove_xattr(&path, &name))
+    }
+
+    fn remove(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<()> {
+        self.with_dir(&dir, |d| d.remove(&path))
+    }
+
     fn drop(&mut self, dir: Resource<CapDir>) -> wasmtime::Result<()> {
         self.table.delete(dir)?;
         Ok(())
@@ -108,6 +182,33 @@ impl HostBlobWriter for JobState {
         // The host granted the writer and takes it back after the call; a guest-side
         // drop of a borrowed handle never reaches here, an owned one ends the stream.
         self.table.delete(writer)?;
+        Ok(())
+    }
+}
+
+impl blobs::HostBlobReader for JobState {
+    fn read(&mut self, reader: Resource<BlobReader>, max: u32) -> Wit<Vec<u8>> {
+        let reader = self.table.get_mut(&reader)?;
+        Ok(reader.read(max.min(MAX_READ) as usize).map_err(Error::Io))
+    }
+
+    fn drop(&mut self, reader: Resource<BlobReader>) -> wasmtime::Result<()> {
+        self.table.delete(reader)?;
+        Ok(())
+    }
+}
+
+impl fs::HostFileWriter for JobState {
+    fn write(&mut self, file: Resource<FileWriter>, bytes: Vec<u8>) -> Wit<()> {
+        let file = self.table.get_mut(&file)?;
+        Ok(file
+            .0
+            .write_all(&bytes)
+            .map_err(|e| CapError::from(e).into()))
+    }
+
+    fn drop(&mut self, file: Resource<FileWriter>) -> wasmtime::Result<()> {
+        self.table.delete(file)?;
         Ok(())
     }
 }

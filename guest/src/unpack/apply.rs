@@ -1,0 +1,314 @@
+//! Applying one archive entry: umoci's rules for names, whiteouts, clobbering,
+//! creation and metadata.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use super::owner::{host_owner, rootless_xattr};
+use super::resolve::{Missing, clean, resolve_dir, split};
+use super::{Options, UnpackError};
+use crate::repack::ids::ROOTLESS_XATTR;
+use crate::tree::{FsError, Kind, TreeMut, join};
+
+/// xattrs never applied from a layer, nor cleared from an existing object.
+const KEPT_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
+
+/// The prefix of whiteout names, and the opaque marker.
+const WHITEOUT: &[u8] = b".wh.";
+const OPAQUE: &[u8] = b".wh..wh..opq";
+
+/// Bytes of file data moved per host call.
+const CHUNK: usize = 1 << 20;
+
+/// State kept across the entries of one layer.
+#[derive(Debug)]
+pub struct Layer<'o> {
+    options: &'o Options,
+    /// Real paths created by this layer, with their ancestors.
+    created: HashSet<Vec<u8>>,
+    warned_xattrs: bool,
+}
+
+impl<'o> Layer<'o> {
+    /// Fresh state for a layer.
+    pub fn new(options: &'o Options) -> Self {
+        Layer {
+            options,
+            created: HashSet::new(),
+            warned_xattrs: false,
+        }
+    }
+
+    fn mark_created(&mut self, path: &[u8]) {
+        let mut p = path;
+        loop {
+            if !self.created.insert(p.to_vec()) {
+                break;
+            }
+            match p.iter().rposition(|&b| b == b'/') {
+                Some(i) => p = &p[..i],
+                None => break,
+            }
+        }
+    }
+
+    /// Apply `entry` to `tree`.
+    pub fn apply<R: Read>(
+        &mut self,
+        tree: &mut dyn TreeMut,
+        entry: &mut tar::Entry<'_, R>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), UnpackError> {
+        let raw_name = entry.path_bytes().into_owned();
+        let fail = |message: String| UnpackError::Entry {
+            path: raw_name.clone(),
+            message,
+        };
+        let fs_fail = |e: FsError| fail(e.to_string());
+        let kind = entry.header().entry_type();
+        let name = clean(&raw_name);
+
+        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+            return Ok(());
+        }
+        if name.is_empty() {
+            if !kind.is_dir() {
+                return Err(fail(
+                    "malicious tar entry: it resolves to the root but is not a directory".into(),
+                ));
+            }
+            return self.metadata(tree, b"", entry, warnings).map_err(fail);
+        }
+        let (parent, base) = split(&name);
+        let (parent, base) = (parent.to_vec(), base.to_vec());
+
+        if base.starts_with(WHITEOUT) {
+            return self.whiteout(tree, &parent, &base).map_err(fail);
+        }
+
+        let real_parent = resolve_dir(tree, &parent, Missing::Create).map_err(fs_fail)?;
+        let parent_mtime = tree.metadata(&real_parent).map_err(fs_fail)?;
+        let mut path = join(&real_parent, &base);
+
+        // Clobber what is in the way, unless a directory meets a directory.
+        match tree.metadata(&path) {
+            Ok(existing) => {
+                let keep_dir = existing.kind == Kind::Directory && kind.is_dir();
+                let dirlink =
+                    kind.is_dir() && existing.kind == Kind::Symlink && self.options.keep_dirlinks;
+                if keep_dir {
+                } else if dirlink {
+                    match resolve_dir(tree, &path, Missing::Fail) {
+                        Ok(target) => path = target,
+                        Err(_) => tree.remove(&path).map_err(fs_fail)?,
+                    }
+                } else {
+                    tree.remove(&path).map_err(fs_fail)?;
+                }
+            }
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(fs_fail(e)),
+        }
+
+        let header = entry.header().clone();
+        let mode = header.mode().map_err(|e| fail(e.to_string()))? & 0o7777;
+        let rootless = self.options.map.rootless;
+        let mut metadata = true;
+        if kind.is_file() || kind == tar::EntryType::Continuous {
+            let size = header.entry_size().map_err(|e| fail(e.to_string()))?;
+            let mut file = tree.create_file(&path, 0o600).map_err(fs_fail)?;
+            let mut buf = vec![0u8; CHUNK.min(usize::try_from(size).unwrap_or(CHUNK)).max(1)];
+            let mut left = size;
+            while left > 0 {
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = entry
+                    .read(&mut buf[..want])
+                    .map_err(|e| fail(e.to_string()))?;
+                if n == 0 {
+                    return Err(fail("the archive ends inside this file's data".into()));
+                }
+                file.write(&buf[..n]).map_err(fs_fail)?;
+                left -= n as u64;
+            }
+        } else if kind.is_dir() {
+            if tree.metadata(&path).is_err() {
+                tree.mkdir(&path, 0o700).map_err(fs_fail)?;
+            }
+        } else if kind.is_symlink() {
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| fail("a symlink without a target".into()))?;
+            tree.symlink(&path, &target).map_err(fs_fail)?;
+        } else if kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| fail("a hardlink without a target".into()))?;
+            let target = clean(&target);
+            let (t_parent, t_base) = split(&target);
+            let t_parent = resolve_dir(tree, t_parent, Missing::Fail).map_err(|e| {
+                fail(format!(
+                    "hardlink target {}: {e}",
+                    String::from_utf8_lossy(&target)
+                ))
+            })?;
+            let target = join(&t_parent, t_base);
+            tree.hard_link(&path, &target).map_err(|e| {
+                fail(format!(
+                    "hardlink to {}: {e}",
+                    String::from_utf8_lossy(&target)
+                ))
+            })?;
+            metadata = false;
+        } else if kind.is_character_special() || kind.is_block_special() {
+            if rootless {
+                warnings.push(format!(
+                    "{}: device nodes cannot be created without privileges; made an empty file",
+                    crate::repack::display(&raw_name)
+                ));
+                tree.create_file(&path, 0o600).map_err(fs_fail)?;
+            } else {
+                let major = header.device_major().ok().flatten().unwrap_or(0);
+                let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                let k = if kind.is_character_special() {
+                    Kind::CharDevice
+                } else {
+                    Kind::BlockDevice
+                };
+                tree.mknod(&path, k, mode, major, minor).map_err(fs_fail)?;
+            }
+        } else if kind.is_fifo() {
+            tree.mknod(&path, Kind::Fifo, mode, 0, 0).map_err(fs_fail)?;
+        } else {
+            return Err(fail(format!(
+                "unsupported entry type {:?}",
+                kind.as_byte() as char
+            )));
+        }
+        if metadata {
+            self.metadata(tree, &path, entry, warnings).map_err(fail)?;
+        }
+        self.mark_created(&path);
+        // Creating a child must not change the parent's recorded time.
+        tree.set_times(
+            &real_parent,
+            (parent_mtime.mtime_sec, parent_mtime.mtime_nsec),
+            None,
+        )
+        .map_err(fs_fail)?;
+        Ok(())
+    }
+
+    /// Apply a whiteout entry found in `parent`.
+    fn whiteout(
+        &mut self,
+        tree: &mut dyn TreeMut,
+        parent: &[u8],
+        base: &[u8],
+    ) -> Result<(), String> {
+        let real_parent = match resolve_dir(tree, parent, Missing::Fail) {
+            Ok(p) => p,
+            Err(FsError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let parent_mtime = tree.metadata(&real_parent).map_err(|e| e.to_string())?;
+        if base == OPAQUE {
+            for child in tree.read_dir(&real_parent).map_err(|e| e.to_string())? {
+                let path = join(&real_parent, &child.name);
+                if !self.created.contains(&path) {
+                    tree.remove(&path).map_err(|e| e.to_string())?;
+                }
+            }
+        } else {
+            let name = &base[WHITEOUT.len()..];
+            if name.is_empty() || name == b"." || name == b".." {
+                return Err(format!(
+                    "malicious whiteout {:?}",
+                    String::from_utf8_lossy(base)
+                ));
+            }
+            let path = join(&real_parent, name);
+            if !self.created.contains(&path) {
+                match tree.remove(&path) {
+                    Ok(()) | Err(FsError::NotFound) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        tree.set_times(
+            &real_parent,
+            (parent_mtime.mtime_sec, parent_mtime.mtime_nsec),
+            None,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Owner, mode, xattrs and times of a created object.
+    fn metadata<R: Read>(
+        &mut self,
+        tree: &mut dyn TreeMut,
+        path: &[u8],
+        entry: &mut tar::Entry<'_, R>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let header = entry.header().clone();
+        let is_symlink = header.entry_type().is_symlink();
+        let uid = header.uid().map_err(|e| e.to_string())?;
+        let gid = header.gid().map_err(|e| e.to_string())?;
+        let mode = header.mode().map_err(|e| e.to_string())? & 0o7777;
+        let mtime = header.mtime().map_err(|e| e.to_string())?;
+        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
+        let map = &self.options.map;
+
+        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        if let Some(exts) = entry.pax_extensions().map_err(|e| e.to_string())? {
+            for ext in exts {
+                let ext = ext.map_err(|e| e.to_string())?;
+                if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+                    xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
+                }
+            }
+        }
+
+        if map.rootless {
+            if let Some(value) = rootless_xattr(uid, gid) {
+                xattrs.retain(|(n, _)| n != ROOTLESS_XATTR);
+                xattrs.push((ROOTLESS_XATTR.to_vec(), value));
+            }
+        } else {
+            let (u, g) = host_owner(map, uid, gid)?;
+            tree.set_owner(path, u, g).map_err(|e| e.to_string())?;
+        }
+        if !is_symlink {
+            tree.set_mode(path, mode).map_err(|e| e.to_string())?;
+        }
+        // Existing attributes (of a directory kept in place) give way to the layer's.
+        for (name, _) in tree.xattrs(path).map_err(|e| e.to_string())? {
+            if !KEPT_XATTRS.contains(&&name[..]) {
+                let _ = tree.remove_xattr(path, &name);
+            }
+        }
+        for (name, value) in &xattrs {
+            if KEPT_XATTRS.contains(&&name[..]) {
+                continue;
+            }
+            match tree.set_xattr(path, name, value) {
+                Ok(()) => {}
+                Err(e @ (FsError::NotSupported | FsError::PermissionDenied))
+                    if map.rootless || is_symlink || !self.warned_xattrs =>
+                {
+                    if !self.warned_xattrs {
+                        warnings.push(format!(
+                            "{}: xattr {} not applied: {e}",
+                            crate::repack::display(path),
+                            String::from_utf8_lossy(name)
+                        ));
+                        self.warned_xattrs = true;
+                    }
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        tree.set_times(path, (mtime, 0), Some((mtime, 0)))
+            .map_err(|e| e.to_string())
+    }
+}

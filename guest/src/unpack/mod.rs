@@ -1,0 +1,100 @@
+//! Unpack: applying layer archives to a rootfs through the host's write handle.
+//!
+//! Everything about the archive is decided here, inside the sandbox: decompression,
+//! tar parsing, whiteouts, clobbering, hardlinks, devices, owners. The host only
+//! carries out single, confined filesystem operations.
+//!
+//! - [`stream`]: decompression, size limit, diff_id.
+//! - [`resolve`]: archive paths to real paths inside the rootfs.
+//! - [`owner`]: image owners to host owners, rootless attributes.
+//! - [`apply`]: one archive entry onto the tree.
+
+pub mod apply;
+pub mod owner;
+pub mod resolve;
+pub mod stream;
+
+use std::io::Read;
+
+use thiserror::Error;
+
+use crate::repack::display;
+use crate::repack::ids::MapOptions;
+use crate::tree::TreeMut;
+
+/// How to apply a layer.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Owner mapping (and rootless mode).
+    pub map: MapOptions,
+    /// Keep symlinks to directories where the layer has a directory.
+    pub keep_dirlinks: bool,
+    /// Most bytes the layer may expand to.
+    pub max_layer_size: u64,
+}
+
+/// Why a layer could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UnpackError {
+    /// The layer as a whole is bad (media type, compression, diff_id, size).
+    #[error("{0}")]
+    Layer(String),
+    /// One entry is bad or could not be applied.
+    #[error("{}: {message}", display(path))]
+    Entry {
+        /// The entry's name in the archive.
+        path: Vec<u8>,
+        /// Why.
+        message: String,
+    },
+}
+
+impl UnpackError {
+    /// The entry the error is about (empty for the layer).
+    pub fn path(&self) -> &[u8] {
+        match self {
+            UnpackError::Entry { path, .. } => path,
+            UnpackError::Layer(_) => b"",
+        }
+    }
+}
+
+/// Apply the layer read from `raw` (media type `media_type`, uncompressed digest
+/// `diff_id`) to `tree`. Returns warnings.
+pub fn unpack_layer(
+    tree: &mut dyn TreeMut,
+    raw: &mut dyn Read,
+    media_type: &str,
+    diff_id: &str,
+    options: &Options,
+) -> Result<Vec<String>, UnpackError> {
+    let compression = stream::compression(media_type).map_err(UnpackError::Layer)?;
+    let layer_err = |e: std::io::Error| UnpackError::Layer(format!("reading the layer: {e}"));
+    let mut warnings = Vec::new();
+    let digest = {
+        let decompressed = stream::decompress(&mut *raw, compression).map_err(layer_err)?;
+        let mut tee = stream::Tee::new(decompressed, options.max_layer_size);
+        {
+            let mut archive = tar::Archive::new(&mut tee);
+            let mut state = apply::Layer::new(options);
+            for entry in archive.entries().map_err(layer_err)? {
+                let mut entry = entry.map_err(layer_err)?;
+                state.apply(tree, &mut entry, &mut warnings)?;
+            }
+        }
+        // Whatever follows the end blocks still belongs to the diff_id.
+        tee.drain().map_err(layer_err)?;
+        tee.digest()
+    };
+    // Read the blob itself to its end, so the host verifies its digest and size.
+    std::io::copy(raw, &mut std::io::sink()).map_err(layer_err)?;
+    if digest != diff_id {
+        return Err(UnpackError::Layer(format!(
+            "layer diff_id mismatch: the config says {diff_id}, the archive hashes to {digest}"
+        )));
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! The write side of a granted directory, for unpack.
+//!
+//! Every operation resolves its path like the read side (no `..`, no absolute path, no
+//! symlink in any component) and acts on the final name relative to its opened parent
+//! with the `*at` calls, never following a final symlink. Calls that have no
+//! no-follow form (`chmod`, xattrs on the root) go through `/proc/self/fd/<fd>` of an
+//! `O_PATH` descriptor of the object itself.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use cap_std::fs::{Dir, File};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Timespec, Timestamps, UTIME_OMIT};
+
+use super::{CapDir, CapError, Kind, Target};
+
+/// A time to set: seconds and nanoseconds.
+pub type Time = (i64, u32);
+
+fn proc_path(fd: &impl AsFd, name: Option<&OsStr>) -> Vec<u8> {
+    let mut path = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()).into_bytes();
+    if let Some(name) = name {
+        path.push(b'/');
+        path.extend_from_slice(name.as_bytes());
+    }
+    path
+}
+
+fn timespec(t: Option<Time>) -> Timespec {
+    match t {
+        Some((sec, nsec)) => Timespec {
+            tv_sec: sec,
+            tv_nsec: i64::from(nsec),
+        },
+        None => Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+    }
+}
+
+impl CapDir {
+    fn check_writable(&self) -> Result<(), CapError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(CapError::PermissionDenied)
+        }
+    }
+
+    /// Resolve `path` to (parent, name) for creating or changing a child.
+    fn child<'p>(&self, path: &'p [u8]) -> Result<(std::sync::Arc<Dir>, &'p OsStr), CapError> {
+        self.check_writable()?;
+        match self.target(path)? {
+            Target::Root => Err(CapError::NotSupported),
+            Target::Child(parent, name) => Ok((parent, name)),
+        }
+    }
+
+    /// An `O_PATH` descriptor of the object at `path` itself (the root, or a final
+    /// component opened without following it).
+    fn object(&self, path: &[u8]) -> Result<OwnedFd, CapError> {
+        self.check_writable()?;
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(match self.target(path)? {
+            Target::Root => rustix::fs::openat(&*self.root, ".", flags, Mode::empty())?,
+            Target::Child(parent, name) => {
+                rustix::fs::openat(&*parent, name, flags, Mode::empty())?
+            }
+        })
+    }
+
+    /// Create a regular file that must not exist yet.
+    pub fn create_file(&self, path: &[u8], mode: u32) -> Result<File, CapError> {
+        let (parent, name) = self.child(path)?;
+        let fd = rustix::fs::openat(
+            &*parent,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode & 0o777),
+        )?;
+        Ok(File::from_std(std::fs::File::from(fd)))
+    }
+
+    /// Create a directory.
+    pub fn mkdir(&self, path: &[u8], mode: u32) -> Result<(), CapError> {
+        let (parent, name) = self.child(path)?;
+        Ok(rustix::fs::mkdirat(
+            &*parent,
+            name,
+            Mode::from_raw_mode(mode & 0o7777),
+        )?)
+    }
+
+    /// Create a symlink holding `target` verbatim.
+    pub fn symlink(&self, path: &[u8], target: &[u8]) -> Result<(), CapError> {
+        let (parent, name) = self.child(path)?;
+        Ok(rustix::fs::symlinkat(
+            OsStr::from_bytes(target),
+            &*parent,
+            name,
+        )?)
+    }
+
+    /// Link `path` to the existing object at `target` (not following a final symlink).
+    pub fn hard_link(&self, path: &[u8], target: &[u8]) -> Result<(), CapError> {
+        let (from_parent, from_name) = self.child(target)?;
+        let (parent, name) = self.child(path)?;
+        Ok(rustix::fs::linkat(
+            &*from_parent,
+            from_name,
+            &*parent,
+            name,
+            AtFlags::empty(),
+        )?)
+    }
+
+    /// Create a device node or fifo.
+    pub fn mknod(
+        &self,
+        path: &[u8],
+        kind: Kind,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), CapError> {
+        let (parent, name) = self.child(path)?;
+        let file_type = match kind {
+            Kind::CharDevice => FileType::CharacterDevice,
+            Kind::BlockDevice => FileType::BlockDevice,
+            Kind::Fifo => FileType::Fifo,
+            _ => return Err(CapError::NotSupported),
+        };
+        let dev = rustix::fs::makedev(major, minor);
+        Ok(rustix::fs::mknodat(
+            &*parent,
+            name,
+            file_type,
+            Mode::from_raw_mode(mode & 0o7777),
+            dev,
+        )?)
+    }
+
+    /// Set the owner, not following a final symlink.
+    pub fn set_owner(&self, path: &[u8], uid: u32, gid: u32) -> Result<(), CapError> {
+        let fd = self.object(path)?;
+        Ok(rustix::fs::chownat(
+            &fd,
+            "",
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Set the mode bits; refused on a symlink.
+    pub fn set_mode(&self, path: &[u8], mode: u32) -> Result<(), CapError> {
+        let fd = self.object(path)?;
+        if rustix::fs::fstat(&fd)?.st_mode & 0o170000 == 0o120000 {
+            return Err(CapError::NotSupported);
+        }
+        let proc = proc_path(&fd, None);
+        Ok(rustix::fs::chmodat(
+            CWD,
+            OsStr::from_bytes(&proc),
+            Mode::from_raw_mode(mode & 0o7777),
+            AtFlags::empty(),
+        )?)
+    }
+
+    /// Set the modification time and optionally the access time.
+    pub fn set_times(&self, path: &[u8], mtime: Time, atime: Option<Time>) -> Result<(), CapError> {
+        self.check_writable()?;
+        let times = Timestamps {
+            last_access: timespec(atime),
+            last_modification: timespec(Some(mtime)),
+        };
+        match self.target(path)? {
+            Target::Root => {
+                let proc = proc_path(&*self.root, None);
+                Ok(rustix::fs::utimensat(
+                    CWD,
+                    OsStr::from_bytes(&proc),
+                    &times,
+                    AtFlags::empty(),
+                )?)
+            }
+            Target::Child(parent, name) => Ok(rustix::fs::utimensat(
+                &*parent,
+                name,
+                &times,
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?),
+        }
+    }
+
+    fn xattr_path(&self, path: &[u8]) -> Result<(Option<std::sync::Arc<Dir>>, Vec<u8>), CapError> {
+        self.check_writable()?;
+        Ok(match self.target(path)? {
+            Target::Root => (None, proc_path(&*self.root, Some(OsStr::new(".")))),
+            Target::Child(parent, name) => {
+                let p = proc_path(&*parent, Some(name));
+                (Some(parent), p)
+            }
+        })
+    }
+
+    /// Set one extended attribute (not following a final symlink).
+    pub fn set_xattr(&self, path: &[u8], name: &[u8], value: &[u8]) -> Result<(), CapError> {
+        let (_keep, proc) = self.xattr_path(path)?;
+        Ok(rustix::fs::lsetxattr(
+            OsStr::from_bytes(&proc),
+            OsStr::from_bytes(name),
+            value,
+            rustix::fs::XattrFlags::empty(),
+        )?)
+    }
+
+    /// Remove one extended attribute.
+    pub fn remove_xattr(&self, path: &[u8], name: &[u8]) -> Result<(), CapError> {
+        let (_keep, proc) = self.xattr_path(path)?;
+        Ok(rustix::fs::lremovexattr(
+            OsStr::from_bytes(&proc),
+            OsStr::from_bytes(name),
+        )?)
+    }
+
+    /// Remove the object at `path`, a directory with everything below it.
+    pub fn remove(&self, path: &[u8]) -> Result<(), CapError> {
+        let (parent, name) = self.child(path)?;
+        let is_dir = parent.symlink_metadata(name)?.is_dir();
+        self.forget_open();
+        if is_dir {
+            parent.remove_dir_all(name)?;
+        } else {
+            rustix::fs::unlinkat(&*parent, name, AtFlags::empty())?;
+        }
+        Ok(())
+    }
+}

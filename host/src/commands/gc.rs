@@ -1,0 +1,21 @@
+//! `gc --layout LAYOUT`: delete what no tag reaches.
+
+use anyhow::{Context, Result};
+use repack_host::layout::Layout;
+
+use crate::cli::LayoutArgs;
+
+/// Run the collection; what went is logged at info level.
+pub fn run(args: &LayoutArgs) -> Result<()> {
+    let layout = Layout::open(&args.layout)?;
+    let report = layout.gc().context("gc")?;
+    tracing::info!(
+        "gc: kept {} blobs, removed {} blobs, {} other files and {} temp directories ({} in use)",
+        report.kept,
+        report.removed_blobs.len(),
+        report.removed_strays.len(),
+        report.removed_temps.len(),
+        report.busy_temps.len()
+    );
+    Ok(())
+}

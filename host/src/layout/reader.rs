@@ -1,0 +1,90 @@
+//! Reading a blob for the guest, verified as it streams: the bytes must hash to the
+//! descriptor's digest and be exactly its size, checked when the end is reached (and a
+//! blob longer than its size fails as soon as it passes the size).
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+
+use rustix::fs::OFlags;
+use sha2::{Digest as _, Sha256};
+
+use super::{Descriptor, Digest, Layout, LayoutError};
+
+/// A verified blob stream.
+#[derive(Debug)]
+pub struct BlobReader {
+    file: File,
+    digest: Digest,
+    size: u64,
+    seen: u64,
+    hash: Sha256,
+    done: bool,
+}
+
+impl BlobReader {
+    /// Open the blob `desc` names.
+    pub fn open(layout: &Layout, desc: &Descriptor) -> Result<Self, LayoutError> {
+        let path = layout.blob_path(&desc.digest);
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => LayoutError::Verify {
+                    digest: desc.digest.to_string(),
+                    why: format!("missing from the layout ({})", path.display()),
+                },
+                _ => LayoutError::io(&path)(e),
+            })?;
+        Ok(BlobReader {
+            file,
+            digest: desc.digest.clone(),
+            size: desc.size,
+            seen: 0,
+            hash: Sha256::new(),
+            done: false,
+        })
+    }
+
+    /// Up to `max` bytes; empty at the verified end. Errors name the blob.
+    pub fn read(&mut self, max: usize) -> Result<Vec<u8>, String> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        // Read one byte past the size, so a longer blob is caught.
+        let left = self.size - self.seen + 1;
+        let want = max.min(usize::try_from(left).unwrap_or(usize::MAX)).max(1);
+        let mut buf = vec![0u8; want];
+        let n = self
+            .file
+            .read(&mut buf)
+            .map_err(|e| format!("blob {}: {e}", self.digest))?;
+        buf.truncate(n);
+        self.seen += n as u64;
+        if self.seen > self.size {
+            return Err(format!(
+                "blob {}: verified reader size mismatch: longer than its {} bytes",
+                self.digest, self.size
+            ));
+        }
+        self.hash.update(&buf);
+        if n == 0 {
+            if self.seen != self.size {
+                return Err(format!(
+                    "blob {}: verified reader size mismatch: {} bytes, the descriptor says {}",
+                    self.digest, self.seen, self.size
+                ));
+            }
+            let actual = Digest::from_raw(&std::mem::take(&mut self.hash).finalize());
+            if actual != self.digest {
+                return Err(format!(
+                    "blob {}: verified reader digest mismatch: the bytes hash to {actual}",
+                    self.digest
+                ));
+            }
+            self.done = true;
+        }
+        Ok(buf)
+    }
+}

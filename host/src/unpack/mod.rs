@@ -1,0 +1,348 @@
+//! `unpack`: an image from a layout into a runtime bundle umoci can repack (rootfs,
+//! `config.json`, `sha256_<hex>.mtree`, `umoci.json`). The layers are applied by the
+//! guest; the host verifies blobs, grants the new rootfs and writes the bundle files.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::bindings::{IdMapping, LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
+use crate::bundle::meta::{self, MapOptions as BundleMaps};
+use crate::bundle::{self, BundleError, BundleMeta, IdMap};
+use crate::capability::CapDir;
+use crate::header;
+use crate::layout::{BlobReader, ImageRef, Layout, LayoutError};
+use crate::repack::image::BaseImage;
+use crate::repacker::{JobError, Repacker};
+use crate::runtime_config::{self, RuntimeOptions};
+use crate::sandbox::Limits;
+
+/// The most bytes read from the rootfs's `/etc/passwd` or `/etc/group`.
+const MAX_ACCOUNT_FILE: u64 = 4 << 20;
+
+/// One unpack.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The image.
+    pub image: ImageRef,
+    /// The bundle directory to create (it may exist, but not its rootfs or config).
+    pub bundle: PathBuf,
+    /// uid mappings (`--uid-map`).
+    pub uid_maps: Vec<IdMap>,
+    /// gid mappings (`--gid-map`).
+    pub gid_maps: Vec<IdMap>,
+    /// Unpack without privileges.
+    pub rootless: bool,
+    /// Keep symlinks to directories.
+    pub keep_dirlinks: bool,
+    /// Most bytes one layer may expand to.
+    pub max_layer_size: u64,
+}
+
+/// What an unpack did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The manifest digest (the `.mtree` name).
+    pub manifest: String,
+    /// Layers applied.
+    pub layers: usize,
+    /// Things the guest worked around.
+    pub warnings: Vec<String>,
+}
+
+/// Why an unpack failed; the half-made rootfs is gone when one is returned.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum UnpackError {
+    /// A bad option or bundle state.
+    #[error("{0}")]
+    Invalid(String),
+    /// The layout or image is missing or broken.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// Writing a bundle file failed.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The guest or the sandbox failed.
+    #[error(transparent)]
+    Job(#[from] JobError),
+}
+
+/// Parse `container:host[:size]` (size defaults to 1).
+pub fn parse_map(text: &str) -> Result<IdMap, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let num = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| format!("id mapping {text:?}: {s:?} is not a number"))
+    };
+    match parts.as_slice() {
+        [c, h] => Ok(IdMap {
+            container_id: num(c)?,
+            host_id: num(h)?,
+            size: 1,
+        }),
+        [c, h, s] => Ok(IdMap {
+            container_id: num(c)?,
+            host_id: num(h)?,
+            size: num(s)?,
+        }),
+        _ => Err(format!("id mapping {text:?} is not container:host[:size]")),
+    }
+}
+
+fn wit_maps(maps: &[IdMap]) -> Vec<IdMapping> {
+    maps.iter()
+        .map(|m| IdMapping {
+            container_id: m.container_id,
+            host_id: m.host_id,
+            size: m.size,
+        })
+        .collect()
+}
+
+fn to_host(id: u32, maps: &[IdMap]) -> Option<u32> {
+    if maps.is_empty() {
+        return Some(id);
+    }
+    maps.iter().find_map(|m| {
+        let off = id.checked_sub(m.container_id)?;
+        (off < m.size).then(|| m.host_id.checked_add(off))?
+    })
+}
+
+/// Read a small text file inside the rootfs without following any symlink.
+fn account_file(rootfs: &CapDir, path: &[u8]) -> Option<String> {
+    let file = rootfs.open_read(path).ok()?;
+    let mut text = String::new();
+    file.take(MAX_ACCOUNT_FILE).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+impl Repacker {
+    /// Unpack an image into a new bundle (see the module documentation).
+    pub fn unpack(&self, request: &Request, limits: &Limits) -> Result<Outcome, UnpackError> {
+        let layout = Layout::open(&request.image.layout)?;
+        let walk = layout.resolve_one(&request.image.tag)?;
+        let base = BaseImage::load(&layout, walk.clone())?;
+        let layers = base.layers();
+        let diff_ids: Vec<String> = base
+            .config
+            .get("rootfs")
+            .and_then(|r| r.get("diff_ids"))
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if diff_ids.len() < layers.len() {
+            return Err(LayoutError::Malformed {
+                what: format!("config blob {}", base.config_desc.digest),
+                why: format!(
+                    "{} layers but only {} diff_ids",
+                    layers.len(),
+                    diff_ids.len()
+                ),
+            }
+            .into());
+        }
+
+        let (mut uid_maps, mut gid_maps) = (request.uid_maps.clone(), request.gid_maps.clone());
+        if request.rootless {
+            if uid_maps.is_empty() {
+                uid_maps.push(IdMap {
+                    container_id: 0,
+                    host_id: rustix::process::geteuid().as_raw(),
+                    size: 1,
+                });
+            }
+            if gid_maps.is_empty() {
+                gid_maps.push(IdMap {
+                    container_id: 0,
+                    host_id: rustix::process::getegid().as_raw(),
+                    size: 1,
+                });
+            }
+        }
+
+        let bundle = &request.bundle;
+        let rootfs = bundle.join("rootfs");
+        let config_path = bundle.join("config.json");
+        let io = |p: &Path| {
+            let p = p.to_owned();
+            move |e: std::io::Error| {
+                UnpackError::Bundle(BundleError {
+                    path: p,
+                    why: e.to_string(),
+                })
+            }
+        };
+        for existing in [&rootfs, &config_path] {
+            if fs::symlink_metadata(existing).is_ok() {
+                return Err(UnpackError::Invalid(format!(
+                    "{}: already exists; unpack needs a bundle without it",
+                    existing.display()
+                )));
+            }
+        }
+        fs::create_dir_all(bundle).map_err(io(bundle))?;
+        fs::set_permissions(bundle, fs::Permissions::from_mode(0o700)).map_err(io(bundle))?;
+        fs::create_dir(&rootfs).map_err(io(&rootfs))?;
+
+        let result = self.fill(
+            request,
+            &layout,
+            &base,
+            &walk,
+            &layers,
+            &diff_ids,
+            (&uid_maps, &gid_maps),
+            limits,
+        );
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&rootfs);
+            let _ = fs::remove_file(&config_path);
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &self,
+        request: &Request,
+        layout: &Layout,
+        base: &BaseImage,
+        walk: &[crate::layout::Descriptor],
+        layers: &[crate::layout::Descriptor],
+        diff_ids: &[String],
+        (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
+        limits: &Limits,
+    ) -> Result<Outcome, UnpackError> {
+        let bundle = &request.bundle;
+        let rootfs = bundle.join("rootfs");
+        let root_owner = (to_host(0, uid_maps), to_host(0, gid_maps));
+        let (Some(uid), Some(gid)) = root_owner else {
+            return Err(UnpackError::Invalid(
+                "container uid/gid 0 has no mapping; the rootfs needs an owner".into(),
+            ));
+        };
+        let rootfs_err = |e: std::io::Error| BundleError {
+            path: rootfs.clone(),
+            why: e.to_string(),
+        };
+        if !request.rootless || rustix::process::geteuid().is_root() {
+            rustix::fs::chown(
+                &rootfs,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            )
+            .map_err(|e| rootfs_err(e.into()))?;
+        }
+        fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)).map_err(rootfs_err)?;
+
+        let mut sources = Vec::with_capacity(layers.len());
+        for (layer, diff_id) in layers.iter().zip(diff_ids) {
+            sources.push((
+                BlobReader::open(layout, layer)?,
+                LayerInfo {
+                    media_type: layer.media_type.clone(),
+                    diff_id: diff_id.clone(),
+                },
+            ));
+        }
+        let options = UnpackOptions {
+            map_options: MapOptions {
+                uid_mappings: wit_maps(uid_maps),
+                gid_mappings: wit_maps(gid_maps),
+                rootless: request.rootless,
+            },
+            keep_dirlinks: request.keep_dirlinks,
+            max_layer_size: request.max_layer_size,
+        };
+        let header = MtreeHeader {
+            user: header::user_name(),
+            machine: header::machine_name(),
+            tree: rootfs.display().to_string(),
+            date: header::date_now(),
+        };
+        // The rootfs root's time: the epoch, whatever the layers did to it.
+        let (manifest_text, warnings) = {
+            let epoch = filetime_epoch(&rootfs);
+            let out = self.unpack_layers(&rootfs, sources, &options, &header, limits)?;
+            epoch.map_err(rootfs_err)?;
+            out
+        };
+
+        let cap = CapDir::open_ambient(&rootfs).map_err(|e| BundleError {
+            path: rootfs.clone(),
+            why: e.to_string(),
+        })?;
+        let passwd = account_file(&cap, b"etc/passwd");
+        let group = account_file(&cap, b"etc/group");
+        let triple = |m: &[IdMap]| {
+            m.iter()
+                .map(|m| (m.container_id, m.host_id, m.size))
+                .collect()
+        };
+        let runtime = runtime_config::generate(
+            &base.config,
+            passwd.as_deref(),
+            group.as_deref(),
+            &RuntimeOptions {
+                uid_mappings: triple(uid_maps),
+                gid_mappings: triple(gid_maps),
+                rootless: request.rootless,
+            },
+        )
+        .map_err(|e| UnpackError::Invalid(format!("config.json: {e}")))?;
+        bundle::write_atomic(
+            bundle,
+            "config.json",
+            &runtime_config::encode(&runtime),
+            0o644,
+        )?;
+
+        let manifest = walk.last().expect("walks are never empty");
+        bundle::write_atomic(
+            bundle,
+            &bundle::mtree_name(&manifest.digest),
+            manifest_text.as_bytes(),
+            0o644,
+        )?;
+        let maps = BundleMaps {
+            uid_mappings: (!uid_maps.is_empty()).then(|| uid_maps.to_vec()),
+            gid_mappings: (!gid_maps.is_empty()).then(|| gid_maps.to_vec()),
+            rootless: request.rootless,
+        };
+        let meta = BundleMeta::new(walk, maps);
+        bundle::write_atomic(bundle, meta::FILE, &meta.encode(), 0o644)?;
+        Ok(Outcome {
+            manifest: manifest.digest.to_string(),
+            layers: layers.len(),
+            warnings,
+        })
+    }
+}
+
+/// Set the rootfs directory's times to the Unix epoch.
+fn filetime_epoch(rootfs: &Path) -> Result<(), std::io::Error> {
+    let zero = rustix::fs::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        rootfs,
+        &rustix::fs::Timestamps {
+            last_access: zero,
+            last_modification: zero,
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .map_err(Into::into)
+}
