@@ -4,7 +4,7 @@
 
 use std::io;
 
-use serde_json::ser::{CompactFormatter, Formatter};
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 use serde_json::{Map, Value};
 
 /// Field order of an image index.
@@ -91,6 +91,19 @@ impl Formatter for GoFormatter {
         }
         writer.write_all(&fragment.as_bytes()[start..])
     }
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
+        // Go writes backspace and form feed as \u escapes, not \b and \f.
+        match escape {
+            CharEscape::Backspace => writer.write_all(b"\\u0008"),
+            CharEscape::FormFeed => writer.write_all(b"\\u000c"),
+            other => self.0.write_char_escape(writer, other),
+        }
+    }
 }
 
 /// Encode `value` as Go's `json.Encoder` does, newline included.
@@ -113,6 +126,12 @@ mod tests {
             encode(&v),
             b"{\"b\":\"\\u003ca \\u0026 b\\u003e\",\"a\":\"\\u2028\"}\n"
         );
+    }
+
+    #[test]
+    fn control_characters_escape_like_go() {
+        let v: Value = serde_json::from_str(r#"["\b\f\n\u0001"]"#).unwrap();
+        assert_eq!(encode(&v), b"[\"\\u0008\\u000c\\n\\u0001\"]\n");
     }
 
     #[test]

@@ -147,6 +147,9 @@ impl Repacker {
         let bundle = Bundle::open(&request.bundle)?;
         let rootfs = bundle.rootfs()?;
         let layout = Layout::open(&request.image.layout)?;
+        // Hold the writers' lock from before the base is read until the tag is set, so
+        // a concurrent gc cannot remove the base's blobs in between.
+        layout.start_writing()?;
         let walk = bundle.meta.walk().map_err(|why| BundleError {
             path: request.bundle.join(bundle::meta::FILE),
             why,
