@@ -1,10 +1,11 @@
 //! `demo`: a whole repack round on data built into the binary, no image needed.
 //!
 //! In a scratch directory (or `--workdir`): create an OCI layout with an empty image,
-//! record an empty bundle of it, fill the rootfs (files, a hardlink, an absolute
+//! unpack it into a bundle, fill the rootfs (files, a hardlink, an absolute
 //! symlink, odd names, a setuid file, a 0000 directory, an xattr where the filesystem
 //! allows), repack it as tag `base` with `--refresh-bundle`, edit the rootfs, repack
-//! again as tag `edited`, and print what each layer holds.
+//! again as tag `edited`, print what each layer holds, and unpack `edited` again to
+//! show that its tree equals the edited rootfs.
 
 use std::fs;
 use std::io::Read;
@@ -12,9 +13,9 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use repack_host::bundle::{Bundle, meta::MapOptions};
 use repack_host::layout::{Compression, ImageRef, Layout, empty};
 use repack_host::repack::{CompressionChoice, HistoryRequest, Outcome, Request};
+use repack_host::unpack::Request as UnpackRequest;
 use repack_host::{Limits, MtreeRequest, Repacker};
 
 use crate::cli::{DemoArgs, GlobalArgs};
@@ -53,6 +54,22 @@ fn edit(rootfs: &Path) -> Result<()> {
     fs::remove_dir_all(path("home"))?;
     fs::set_permissions(path("etc/hostname"), fs::Permissions::from_mode(0o600))?;
     Ok(())
+}
+
+/// The demo's unpack request.
+fn unpack_request(layout: &Path, tag: &str, bundle: &Path) -> UnpackRequest {
+    UnpackRequest {
+        image: ImageRef {
+            layout: layout.to_owned(),
+            tag: tag.to_owned(),
+        },
+        bundle: bundle.to_owned(),
+        uid_maps: Vec::new(),
+        gid_maps: Vec::new(),
+        rootless: false,
+        keep_dirlinks: false,
+        max_layer_size: 1 << 30,
+    }
 }
 
 /// The demo's repack request.
@@ -129,21 +146,14 @@ fn demo(engine: &Repacker, limits: &Limits, dir: &Path) -> Result<()> {
     let rootfs = bundle.join("rootfs");
     let layout = Layout::init(&layout_path)?;
     let created = repack_host::repack::history::created(None, None);
-    let empty = empty::new_image(&layout, "empty", &created)?;
-    fs::create_dir_all(&rootfs)?;
-    let mtree = engine.mtree(&MtreeRequest::new(&rootfs), limits)?;
-    Bundle::create(
-        &bundle,
-        std::slice::from_ref(&empty),
-        &mtree,
-        MapOptions::default(),
-    )?;
+    empty::new_image(&layout, "empty", &created)?;
+    engine.unpack(&unpack_request(&layout_path, "empty", &bundle), limits)?;
     println!(
         "layout {} with an empty image, tag \"empty\"",
         layout_path.display()
     );
     println!(
-        "bundle {} (umoci-compatible: rootfs, .mtree, umoci.json)\n",
+        "bundle {} unpacked from it (rootfs, config.json, .mtree, umoci.json, as umoci makes them)\n",
         bundle.display()
     );
 
@@ -155,8 +165,28 @@ fn demo(engine: &Repacker, limits: &Limits, dir: &Path) -> Result<()> {
     println!("\nedited: etc/motd changed, etc/added added, home/ deleted, etc/hostname chmod 0600");
     let edited = engine.repack(&request(&bundle, &layout_path, "edited", false), limits)?;
     report(&layout, "edited", &edited)?;
+    let check = dir.join("check");
+    engine.unpack(&unpack_request(&layout_path, "edited", &check), limits)?;
+    let fresh = engine.mtree(&MtreeRequest::new(check.join("rootfs")), limits)?;
+    let ours = engine.mtree(&MtreeRequest::new(&rootfs), limits)?;
+    let entries = |m: &str| {
+        m.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
     println!(
-        "\nthe layout is umoci's format: umoci unpack --image {}:edited CHECK (keep it with --workdir DIR)",
+        "\nunpacked \"edited\" into {}: its tree {} the edited rootfs ({} manifest lines)",
+        check.display(),
+        if entries(&fresh) == entries(&ours) {
+            "equals"
+        } else {
+            "DIFFERS FROM"
+        },
+        entries(&fresh).len()
+    );
+    println!(
+        "the layout is umoci's format too: umoci unpack --image {}:edited DIR (keep it with --workdir DIR)",
         layout_path.display()
     );
     Ok(())
@@ -178,9 +208,11 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<()> {
     let engine = super::repacker(global)?;
     let result = demo(&engine, &super::limits(global), &dir);
     // Let a scratch directory be removed despite the 0000 directory.
-    let locked = dir.join("bundle/rootfs/locked");
-    if locked.exists() {
-        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755))?;
+    for locked in ["bundle/rootfs/locked", "check/rootfs/locked"] {
+        let locked = dir.join(locked);
+        if locked.exists() {
+            fs::set_permissions(&locked, fs::Permissions::from_mode(0o755))?;
+        }
     }
     result
 }
