@@ -92,6 +92,39 @@ pub enum Command {
 pub enum RawCommand {
     /// Print the mtree manifest of a rootfs (umoci's format) to stdout.
     Mtree(MtreeArgs),
+    /// Append an uncompressed tar archive to an image as a new layer.
+    AddLayer(AddLayerArgs),
+}
+
+/// `raw add-layer` arguments, as umoci's.
+#[derive(Debug, Args)]
+pub struct AddLayerArgs {
+    /// The image to extend.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Tag the result with this tag (default: the --image tag, moved).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// The uncompressed layer archive.
+    pub layer: PathBuf,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub compress: Compression,
+    /// Add no history entry.
+    #[arg(long, conflicts_with_all = ["author", "comment", "created", "created_by"])]
+    pub no_history: bool,
+    /// History entry author.
+    #[arg(long = "history.author", value_name = "AUTHOR")]
+    pub author: Option<String>,
+    /// History entry comment.
+    #[arg(long = "history.comment", value_name = "COMMENT")]
+    pub comment: Option<String>,
+    /// History entry creation time (RFC 3339).
+    #[arg(long = "history.created", value_name = "TIME")]
+    pub created: Option<String>,
+    /// History entry `created_by`.
+    #[arg(long = "history.created_by", value_name = "TEXT")]
+    pub created_by: Option<String>,
 }
 
 /// `raw mtree` arguments.

@@ -650,3 +650,89 @@ fn config_refuses_bad_values_cleanly() {
     assert_eq!(lab.index(), before);
     assert_eq!(lab.blobs(), blobs);
 }
+
+#[test]
+fn raw_add_layer_appends_an_archive_umoci_unpacks() {
+    if !have("umoci") || !have("tar") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sh(
+        dir,
+        "mkdir -p src/d && echo added > src/d/f && ln -s f src/d/l && tar -C src -cf layer.tar d",
+    );
+    let layout = dir.join("L");
+    run_ok(repack_host().args(["init", "--layout"]).arg(&layout));
+    let image = format!("{}:t", layout.display());
+    run_ok(repack_host().args(["new", "--image", &image]));
+    let out = run_ok(
+        repack_host()
+            .args([
+                "raw",
+                "add-layer",
+                "--compress",
+                "zstd",
+                "--tag",
+                "t2",
+                "--image",
+                &image,
+            ])
+            .arg(dir.join("layer.tar")),
+    );
+    assert!(out.starts_with("sha256:"), "{out}");
+    // umoci 0.4.7 cannot read zstd; add a gzip layer on top too and read that with ours.
+    run_ok(
+        repack_host()
+            .args(["raw", "add-layer", "--compress", "gzip", "--image"])
+            .arg(format!("{}:t", layout.display()))
+            .arg(dir.join("layer.tar")),
+    );
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image", &image])
+            .arg(dir.join("b")),
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("b/rootfs/d/f")).unwrap(),
+        "added\n"
+    );
+    run_ok(
+        repack_host()
+            .args(["unpack", "--image"])
+            .arg(format!("{}:t2", layout.display()))
+            .arg(dir.join("z")),
+    );
+    assert_eq!(
+        fs::read_link(dir.join("z/rootfs/d/l")).unwrap(),
+        Path::new("f")
+    );
+    let manifest = {
+        let index: Value =
+            serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let t2 = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["annotations"][descriptor::REF_NAME] == "t2")
+            .unwrap()
+            .clone();
+        let hex = t2["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_owned();
+        serde_json::from_slice::<Value>(&fs::read(layout.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let err = run_fail(
+        repack_host()
+            .args(["raw", "add-layer", "--image", &image])
+            .arg(dir),
+    );
+    assert!(err.stderr.contains("not a regular file"), "{}", err.stderr);
+}

@@ -1,5 +1,6 @@
 //! One file per command; `dispatch` only routes.
 
+mod add_layer;
 mod config;
 mod demo;
 mod gc;
@@ -20,6 +21,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     let global = &cli.global;
     match &cli.command {
         Command::Raw(RawCommand::Mtree(args)) => raw_mtree::run(global, args),
+        Command::Raw(RawCommand::AddLayer(args)) => add_layer::run(args),
         Command::Demo(args) => demo::run(global, args),
         Command::Run(args) => run::run(global, args),
         Command::Unpack(args) => unpack::run(global, args),

@@ -5,6 +5,7 @@
 //! - [`image`]: the base image and the commit of the new one.
 //! - [`config_edit`]: `config`'s edits of an image configuration.
 
+pub mod add_layer;
 pub mod config_edit;
 pub mod history;
 pub mod image;
@@ -134,6 +135,24 @@ fn id_maps(maps: &Option<Vec<IdMap>>) -> Vec<IdMapping> {
         .collect()
 }
 
+/// The compression `choice` means for an image on `base`: `auto` takes the last
+/// compressed layer's algorithm, else gzip.
+pub fn auto_compression(choice: CompressionChoice, base: &BaseImage) -> Compression {
+    match choice {
+        CompressionChoice::Fixed(c) => c,
+        CompressionChoice::Auto => base
+            .layers()
+            .iter()
+            .rev()
+            .find_map(|l| {
+                l.media_type
+                    .split_once('+')
+                    .and_then(|(_, s)| Compression::from_suffix(s))
+            })
+            .unwrap_or(Compression::Gzip),
+    }
+}
+
 impl Repacker {
     /// Repack a bundle (see the module documentation).
     pub fn repack(&self, request: &Request, limits: &Limits) -> Result<Outcome, RepackError> {
@@ -161,19 +180,7 @@ impl Repacker {
         if request.mask_volumes {
             masks.extend(base.volumes());
         }
-        let compression = match request.compression {
-            CompressionChoice::Fixed(c) => c,
-            CompressionChoice::Auto => base
-                .layers()
-                .iter()
-                .rev()
-                .find_map(|l| {
-                    l.media_type
-                        .split_once('+')
-                        .and_then(|(_, s)| Compression::from_suffix(s))
-                })
-                .unwrap_or(Compression::Gzip),
-        };
+        let compression = auto_compression(request.compression, &base);
         let map = &bundle.meta.map_options;
         let options = RepackOptions {
             manifest: manifest_text,

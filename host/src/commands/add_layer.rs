@@ -1,0 +1,41 @@
+//! `raw add-layer`: append an uncompressed tar archive as a layer.
+
+use anyhow::{Context, Result};
+use repack_host::layout::{Compression, ImageRef};
+use repack_host::repack::add_layer::{AddLayerRequest, add_layer};
+use repack_host::repack::{CompressionChoice, HistoryRequest};
+
+use crate::cli::{self, AddLayerArgs};
+
+/// Run `repack-host raw add-layer`.
+pub fn run(args: &AddLayerArgs) -> Result<()> {
+    let compression = match args.compress {
+        cli::Compression::Auto => CompressionChoice::Auto,
+        cli::Compression::None => CompressionChoice::Fixed(Compression::None),
+        cli::Compression::Gzip => CompressionChoice::Fixed(Compression::Gzip),
+        cli::Compression::Zstd => CompressionChoice::Fixed(Compression::Zstd),
+    };
+    let request = AddLayerRequest {
+        image: ImageRef::parse(&args.image.image)?,
+        tag: args.tag.clone(),
+        layer: args.layer.clone(),
+        compression,
+        history: (!args.no_history).then(|| HistoryRequest {
+            author: args.author.clone(),
+            comment: args.comment.clone(),
+            created: args.created.clone(),
+            created_by: args
+                .created_by
+                .clone()
+                .unwrap_or_else(|| "repack-host raw add-layer".to_owned()),
+        }),
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
+    let (manifest, layer) =
+        add_layer(&request).with_context(|| format!("raw add-layer {}", args.layer.display()))?;
+    println!(
+        "{} layer {} ({} bytes, diff_id {})",
+        manifest.digest, layer.descriptor.digest, layer.descriptor.size, layer.diff_id
+    );
+    Ok(())
+}

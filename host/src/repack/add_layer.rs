@@ -1,0 +1,103 @@
+//! `raw add-layer`: an uncompressed layer archive from a file, appended to an image as
+//! it is (the archive is not read, only hashed, compressed and stored).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use super::history;
+use super::image::{self, Addition, BaseImage};
+use super::{CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression};
+use crate::bundle::BundleError;
+use crate::layout::descriptor::{self, Descriptor};
+use crate::layout::{ImageRef, Layout, check_tag};
+
+/// One `raw add-layer`.
+#[derive(Debug, Clone)]
+pub struct AddLayerRequest {
+    /// The image to extend.
+    pub image: ImageRef,
+    /// Tag for the result (default: the image's tag, moved).
+    pub tag: Option<String>,
+    /// The uncompressed tar file.
+    pub layer: PathBuf,
+    /// Compression of the stored blob.
+    pub compression: CompressionChoice,
+    /// History entry, or none.
+    pub history: Option<HistoryRequest>,
+    /// `SOURCE_DATE_EPOCH` as found in the environment.
+    pub source_date_epoch: Option<String>,
+}
+
+/// Append the layer; returns the new manifest descriptor and the layer.
+pub fn add_layer(request: &AddLayerRequest) -> Result<(Descriptor, LayerInfo), RepackError> {
+    let epoch = history::source_date_epoch(request.source_date_epoch.as_deref())
+        .map_err(RepackError::Invalid)?;
+    let created = match request.history.as_ref().and_then(|h| h.created.as_deref()) {
+        Some(text) => Some(history::parse_created(text).map_err(RepackError::Invalid)?),
+        None => None,
+    };
+    let tag = request
+        .tag
+        .clone()
+        .unwrap_or_else(|| request.image.tag.clone());
+    check_tag(&tag)?;
+    let bad = |why: String| {
+        RepackError::Bundle(BundleError {
+            path: request.layer.clone(),
+            why,
+        })
+    };
+    let mut file = File::open(&request.layer).map_err(|e| bad(e.to_string()))?;
+    if !file.metadata().map_err(|e| bad(e.to_string()))?.is_file() {
+        return Err(bad(
+            "not a regular file (an uncompressed tar archive)".into()
+        ));
+    }
+    let layout = Layout::open(&request.image.layout)?;
+    layout.start_writing()?;
+    let walk = layout.resolve_one(&request.image.tag)?;
+    let base = BaseImage::load(&layout, walk)?;
+    let compression = auto_compression(request.compression, &base);
+    let mut writer = layout.layer_writer(compression, None)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| bad(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        writer.write(buf[..n].to_vec()).map_err(bad)?;
+    }
+    let blob = writer.finish()?;
+    layout.commit_layer(&blob)?;
+    let mut desc = Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
+    if blob.size != blob.uncompressed_size {
+        desc.set_annotation(
+            descriptor::UNCOMPRESSED_SIZE,
+            &blob.uncompressed_size.to_string(),
+        );
+    }
+    let history = request.history.as_ref().map(|h| {
+        history::entry(
+            &history::created(created.as_ref(), epoch),
+            &h.created_by,
+            h.author.as_deref().unwrap_or(""),
+            h.comment.as_deref().unwrap_or(""),
+            false,
+        )
+    });
+    let addition = Addition {
+        layer: Some((desc.clone(), blob.diff_id.to_string())),
+        history,
+    };
+    let walk = image::commit(&layout, &base, &addition)?;
+    layout.set_tag(&tag, &walk[0])?;
+    Ok((
+        walk.last().expect("walks are never empty").clone(),
+        LayerInfo {
+            descriptor: desc,
+            diff_id: blob.diff_id,
+            uncompressed_size: blob.uncompressed_size,
+        },
+    ))
+}
