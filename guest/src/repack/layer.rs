@@ -90,13 +90,19 @@ pub fn write<S: Sink>(
         }
         let header = object_header(tree, path, &meta, options, &mut first_name, &mut written)
             .map_err(|e| match e {
+                Problem::Fs(FsError::NotFound | FsError::NotSupported | FsError::EscapesRoot) => {
+                    RepackError::Changed {
+                        path: path.to_vec(),
+                        why: "it is no longer what the walk saw".into(),
+                    }
+                }
                 Problem::Fs(e) => fail(e.to_string()),
                 Problem::Other(m) => fail(m),
             })?;
         tar::encode_header(&header, &mut block).map_err(|e| fail(e.to_string()))?;
         out.write(&block).map_err(RepackError::Sink)?;
         if header.entry_type == EntryType::Regular && header.size > 0 {
-            copy_data(tree, path, header.size, &mut out)?;
+            copy_data(tree, path, &meta, &mut out)?;
         }
         match delta.kind {
             DeltaKind::Added => written.added += 1,
@@ -229,14 +235,24 @@ fn object_header(
 fn copy_data<S: Sink>(
     tree: &dyn Tree,
     path: &[u8],
-    size: u64,
+    walked: &Metadata,
     out: &mut Buffered<S>,
 ) -> Result<(), RepackError> {
+    let size = walked.size;
     let fail = |message: String| RepackError::Object {
         path: path.to_vec(),
         message,
     };
-    let mut file = tree.open_read(path).map_err(|e| fail(e.to_string()))?;
+    let changed = |why: &str| RepackError::Changed {
+        path: path.to_vec(),
+        why: why.to_owned(),
+    };
+    let mut file = tree.open_read(path).map_err(|e| match e {
+        FsError::NotFound | FsError::NotSupported | FsError::EscapesRoot => {
+            changed("it is no longer the regular file the walk saw")
+        }
+        other => fail(other.to_string()),
+    })?;
     let mut left = size;
     while left > 0 {
         let want = u32::try_from(left.min(u64::from(READ_CHUNK))).unwrap_or(READ_CHUNK);
@@ -250,6 +266,22 @@ fn copy_data<S: Sink>(
         let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         out.write(&chunk[..take]).map_err(RepackError::Sink)?;
         left -= take as u64;
+    }
+    // The bytes must be the ones the walk described (and hashed): same inode, size and
+    // modification time after the read.
+    let now = tree
+        .metadata(path)
+        .map_err(|_| changed("it disappeared while being read"))?;
+    if (now.kind, now.ino, now.size, now.mtime_sec, now.mtime_nsec)
+        != (
+            walked.kind,
+            walked.ino,
+            walked.size,
+            walked.mtime_sec,
+            walked.mtime_nsec,
+        )
+    {
+        return Err(changed("it was modified while being read"));
     }
     out.write(&[0u8; tar::BLOCK][..tar::padding(size)])
         .map_err(RepackError::Sink)
