@@ -15,6 +15,7 @@ use repack::bundle::fs::{self as wit};
 
 use crate::mtree;
 use crate::repack::{self as job, IdMapping, LayerOptions, MapOptions, RepackError, Sink};
+use crate::statcache::{Cached, StatCache};
 use crate::tree::{
     Entry, FileReader, FileWrite, FsError, Kind, Metadata, Time, Tree, TreeMut, Xattrs,
 };
@@ -60,6 +61,21 @@ impl Guest for Component {
         })
     }
 
+    fn mtree_cached(
+        root: &wit::Dir,
+        header: MtreeHeader,
+        now: i64,
+    ) -> Result<(String, String), Failure> {
+        let empty = StatCache::default();
+        let host = HostTree(root);
+        let cached = Cached::new(&host, &empty);
+        let manifest = mtree::manifest(&cached, &self::header(header)).map_err(|e| Failure {
+            path: String::from_utf8_lossy(&e.path).into_owned(),
+            message: e.error.to_string(),
+        })?;
+        Ok((manifest, cached.finish(now)))
+    }
+
     fn repack(
         root: &wit::Dir,
         layer: &BlobWriter,
@@ -73,6 +89,8 @@ impl Guest for Component {
                 clamp_mtime: options.clamp_mtime,
             },
             refresh: options.refresh.map(header),
+            stat_cache: options.stat_cache,
+            now: options.now,
         };
         let (_, summary) =
             job::repack(&HostTree(root), &options, HostSink(layer)).map_err(|e: RepackError| {
@@ -93,6 +111,8 @@ impl Guest for Component {
             entries: w.entries,
             manifest: summary.manifest,
             warnings: w.warnings,
+            stat_cache: summary.stat_cache,
+            cache_hits: summary.cache_hits,
         })
     }
 }

@@ -9,10 +9,12 @@
 //! - [`mtree`]: umoci's mtree manifests (vis encoding, keywords, walk, writer, parser).
 //! - [`repack`]: diff, filters and layer generation.
 //! - [`unpack`]: applying layer archives to a rootfs.
+//! - [`statcache`]: digests of unchanged files, kept between runs.
 //! - [`tar`]: tar header blocks as Go's `archive/tar` writes them (USTAR, PAX).
 
 pub mod mtree;
 pub mod repack;
+pub mod statcache;
 pub mod tar;
 pub mod tree;
 pub mod unpack;

@@ -156,7 +156,7 @@ impl Repacker {
     }
 
     /// Apply `layers` in order to the (new, empty) directory `rootfs`, then return its
-    /// mtree manifest and the guest's warnings. One job runs all layers, so the time
+    /// mtree manifest, its stat cache and the guest's warnings. One job runs all layers, so the time
     /// and memory limits cover the whole unpack.
     pub fn unpack_layers(
         &self,
@@ -165,7 +165,7 @@ impl Repacker {
         options: &UnpackOptions,
         header: &MtreeHeader,
         limits: &Limits,
-    ) -> Result<(String, Vec<String>), JobError> {
+    ) -> Result<(String, String, Vec<String>), JobError> {
         let dir = CapDir::open_ambient_writable(rootfs).map_err(|source| JobError::Grant {
             path: rootfs.to_owned(),
             source,
@@ -193,12 +193,13 @@ impl Repacker {
             job.take(Resource::<BlobReader>::new_own(rep))?;
             warnings.extend(outcome?.map_err(guest)?);
         }
-        let outcome = job.world.repack_bundle_layer().call_mtree(
+        let outcome = job.world.repack_bundle_layer().call_mtree_cached(
             &mut job.store,
             Resource::new_borrow(root_rep),
             header,
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
         );
-        let manifest = job.finish(outcome, limits)?.map_err(guest)?;
-        Ok((manifest, warnings))
+        let (manifest, cache) = job.finish(outcome, limits)?.map_err(guest)?;
+        Ok((manifest, cache, warnings))
     }
 }

@@ -8,3 +8,4 @@ mod sandbox;
 mod support;
 mod umoci_mtree;
 mod umoci_repack;
+mod umoci_unpack;

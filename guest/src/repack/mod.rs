@@ -16,6 +16,7 @@ pub mod sink;
 use thiserror::Error;
 
 use crate::mtree::{self, Header, ParseError, WalkError, Writer};
+use crate::statcache::{Cached, StatCache};
 use crate::tree::{FsError, Tree};
 
 pub use diff::{Delta, DeltaKind};
@@ -34,6 +35,10 @@ pub struct Options {
     pub layer: LayerOptions,
     /// Header of the new manifest, when one is wanted.
     pub refresh: Option<Header>,
+    /// The bundle's stat cache text, if any.
+    pub stat_cache: Option<String>,
+    /// Current time in seconds (for the new stat cache).
+    pub now: i64,
 }
 
 /// The outcome of a repack.
@@ -43,6 +48,10 @@ pub struct Summary {
     pub written: Written,
     /// The new manifest, when asked for.
     pub manifest: Option<String>,
+    /// The new stat cache.
+    pub stat_cache: String,
+    /// Digests taken from the old stat cache.
+    pub cache_hits: u64,
 }
 
 /// Why a repack failed.
@@ -105,6 +114,14 @@ pub fn repack<S: Sink>(
     let recorded = mtree::parse(&options.manifest)?;
     let mut differ = diff::Differ::new(recorded);
     let mut writer = options.refresh.as_ref().map(Writer::new);
+    // A corrupt cache is ignored: it can only cost hashing.
+    let cache = options
+        .stat_cache
+        .as_deref()
+        .and_then(|text| StatCache::parse(text).ok())
+        .unwrap_or_default();
+    let cached = Cached::new(tree, &cache);
+    let tree: &dyn Tree = &cached;
     mtree::walk::<RepackError>(tree, &mut |event| {
         if let Some(w) = writer.as_mut() {
             w.event(&event);
@@ -114,11 +131,14 @@ pub fn repack<S: Sink>(
     })?;
     let deltas = filter::apply(differ.finish(), &options.masks);
     let (sink, written) = layer::write(tree, deltas, &options.layer, sink)?;
+    let cache_hits = cached.hits();
     Ok((
         sink,
         Summary {
             written,
             manifest: writer.map(Writer::finish),
+            stat_cache: cached.finish(options.now),
+            cache_hits,
         },
     ))
 }

@@ -115,7 +115,9 @@ impl<'o> Layer<'o> {
         let rootless = self.options.map.rootless;
         let mut metadata = true;
         if kind.is_file() || kind == tar::EntryType::Continuous {
-            let size = header.entry_size().map_err(|e| fail(e.to_string()))?;
+            // The data's length, a PAX `size` record winning over the header field (which
+            // is 0 or wrong for files of 8 GiB and more).
+            let size = entry.size();
             let mut file = tree.create_file(&path, 0o600).map_err(fs_fail)?;
             let mut buf = vec![0u8; CHUNK.min(usize::try_from(size).unwrap_or(CHUNK)).max(1)];
             let mut left = size;

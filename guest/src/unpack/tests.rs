@@ -308,3 +308,40 @@ fn parent_times_are_kept() {
     apply(&mut tree, &layer).unwrap();
     assert_eq!(tree.metadata(b"etc").unwrap().mtime_sec, before);
 }
+
+/// A 512-byte block holding a ustar header for `name` with `size` and `kind`.
+fn raw_header(name: &str, size: u64, kind: u8) -> Vec<u8> {
+    let mut h = vec![0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    h[136..147].copy_from_slice(b"00000002322");
+    h[156] = kind;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    h
+}
+
+#[test]
+fn a_pax_size_record_wins_over_the_header_size() {
+    // As writers do for files of 8 GiB and more: the size only in a PAX record, the
+    // header's field 0.
+    let record = b"11 size=10\n";
+    let mut layer = raw_header("PaxHeaders/big", record.len() as u64, b'x');
+    layer.extend_from_slice(record);
+    layer.resize(1024, 0);
+    layer.extend_from_slice(&raw_header("big", 0, b'0'));
+    layer.extend_from_slice(b"0123456789");
+    layer.resize(layer.len() + 502, 0);
+    layer.extend_from_slice(&raw_header("after", 0, b'0'));
+    layer.extend_from_slice(&[0; 1024]);
+    let mut tree = MemTree::new();
+    apply(&mut tree, &layer).unwrap();
+    assert_eq!(tree.nodes[&b"big"[..]].data, b"0123456789");
+    assert!(tree.nodes.contains_key(&b"after"[..]));
+}

@@ -34,6 +34,10 @@ impl BundleError {
     }
 }
 
+/// The bundle's stat cache file (see the guest's `statcache` module): digests of the
+/// rootfs's files by inode, size and times, so unchanged files are not hashed again.
+pub const STAT_CACHE: &str = "repack.statcache";
+
 /// The manifest file name for an image manifest digest: `sha256_<hex>.mtree`.
 pub fn mtree_name(digest: &Digest) -> String {
     format!("sha256_{}.mtree", digest.hex())
@@ -118,6 +122,11 @@ impl Bundle {
         let bytes = fs::read(&path).map_err(|e| BundleError::at(&path)(e.to_string()))?;
         String::from_utf8(bytes)
             .map_err(|_| BundleError::at(&path)("not a text file (invalid UTF-8)".into()))
+    }
+
+    /// The stat cache text, if the bundle has a readable one.
+    pub fn read_stat_cache(&self) -> Option<String> {
+        fs::read_to_string(self.path.join(STAT_CACHE)).ok()
     }
 
     /// Write `bytes` to the bundle file `name` atomically (temp file, fsync, rename,

@@ -191,6 +191,8 @@ impl Repacker {
                 rootless: map.rootless,
             },
             clamp_mtime: epoch,
+            stat_cache: bundle.read_stat_cache(),
+            now: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
             refresh: request.refresh_bundle.then(|| MtreeHeader {
                 user: header::user_name(),
                 machine: header::machine_name(),
@@ -247,6 +249,12 @@ impl Repacker {
         if let Some(text) = &summary.manifest {
             refresh(&bundle, &walk, &request.image.tag, text).map_err(RepackError::Refresh)?;
         }
+        // The cache only saves time; a bundle we cannot write to just goes without.
+        if let Err(e) = bundle.write_file(bundle::STAT_CACHE, summary.stat_cache.as_bytes(), 0o644)
+        {
+            tracing::debug!("stat cache not saved: {e}");
+        }
+        tracing::debug!("stat cache: {} digests reused", summary.cache_hits);
         Ok(Outcome {
             root,
             manifest: walk.last().expect("walks are never empty").clone(),

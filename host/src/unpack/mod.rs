@@ -271,9 +271,11 @@ impl Repacker {
             date: header::date_now(),
         };
         // The rootfs root's time: the epoch, whatever the layers did to it.
-        let (manifest_text, warnings) = {
+        let (manifest_text, stat_cache, warnings) = {
             let epoch = filetime_epoch(&rootfs);
-            let out = self.unpack_layers(&rootfs, sources, &options, &header, limits)?;
+            let out = self
+                .unpack_layers(&rootfs, sources, &options, &header, limits)
+                .map_err(|e| corrupt_layer(layout, layers).unwrap_or_else(|| e.into()))?;
             epoch.map_err(rootfs_err)?;
             out
         };
@@ -320,6 +322,7 @@ impl Repacker {
             rootless: request.rootless,
         };
         let meta = BundleMeta::new(walk, maps);
+        bundle::write_atomic(bundle, bundle::STAT_CACHE, stat_cache.as_bytes(), 0o644)?;
         bundle::write_atomic(bundle, meta::FILE, &meta.encode(), 0o644)?;
         Ok(Outcome {
             manifest: manifest.digest.to_string(),
@@ -327,6 +330,25 @@ impl Repacker {
             warnings,
         })
     }
+}
+
+/// After a failed layer: the first layer blob that does not match its descriptor.
+/// A corrupt blob usually breaks the decompressor or the archive before its end is
+/// reached and verified; the mismatch, not that symptom, is the error to report.
+fn corrupt_layer(layout: &Layout, layers: &[crate::layout::Descriptor]) -> Option<UnpackError> {
+    layers.iter().find_map(|layer| {
+        let mut reader = BlobReader::open(layout, layer).ok()?;
+        loop {
+            match reader.read(1 << 20) {
+                Ok(bytes) if bytes.is_empty() => return None,
+                Ok(_) => {}
+                Err(why) if why.contains("verified reader") => {
+                    return Some(UnpackError::Invalid(why));
+                }
+                Err(_) => return None,
+            }
+        }
+    })
 }
 
 /// Set the rootfs directory's times to the Unix epoch.
