@@ -278,13 +278,27 @@ impl Lab {
     /// Assert that our bundle and umoci's are the same: rootfs, manifest, config.json,
     /// umoci.json (but umoci 0.4.7's `"whiteout_mode":0`), file names, modes.
     fn assert_same_bundle(&self, ours: &str, theirs: &str) {
+        self.assert_same_bundle_but_times(ours, theirs, &[]);
+    }
+
+    /// [`Self::assert_same_bundle`], but the modification times of `paths` (and of
+    /// manifest entries with their base names) may differ.
+    fn assert_same_bundle_but_times(&self, ours: &str, theirs: &str, paths: &[&str]) {
         let what = format!("{ours} against umoci's {theirs}");
-        assert_same_snapshot(&self.rootfs(ours), &self.rootfs(theirs), &what);
-        assert_eq!(
-            body(&fs::read_to_string(mtree_file(&self.at(ours))).unwrap()),
-            body(&fs::read_to_string(mtree_file(&self.at(theirs))).unwrap()),
-            "{what}: .mtree"
+        assert_same_snapshot(
+            &forget_times(self.rootfs(ours), paths),
+            &forget_times(self.rootfs(theirs), paths),
+            &what,
         );
+        let names: Vec<&str> = paths
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap())
+            .collect();
+        let mtree = |b: &str| {
+            let text = fs::read_to_string(mtree_file(&self.at(b))).unwrap();
+            comparable(&text, &names)
+        };
+        assert_eq!(mtree(ours), mtree(theirs), "{what}: .mtree");
         let read = |b: &str, f: &str| fs::read_to_string(self.at(b).join(f)).unwrap();
         assert_eq!(
             read(ours, "config.json"),
@@ -307,7 +321,10 @@ impl Lab {
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect()
         };
-        assert_eq!(names(ours), names(theirs), "{what}: bundle files");
+        // Ours may also hold its stat cache.
+        let mut ours_names = names(ours);
+        ours_names.remove(STAT_CACHE);
+        assert_eq!(ours_names, names(theirs), "{what}: bundle files");
         let mode = |p: PathBuf| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(self.at(ours)), 0o700, "{what}: bundle mode");
         for f in ["config.json", "umoci.json"] {
@@ -422,16 +439,46 @@ fn assert_same_snapshot(ours: &Snapshot, theirs: &Snapshot, what: &str) {
     assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
 }
 
-/// The snapshot with modification times cut to whole seconds.
-fn seconds(snapshot: Snapshot) -> Snapshot {
-    snapshot
-        .into_iter()
-        .map(|(path, desc)| {
-            let start = desc.find(" mtime=").unwrap() + " mtime=".len();
-            let dot = start + desc[start..].find('.').unwrap();
-            (path, format!("{}{}", &desc[..dot], &desc[dot + 10..]))
-        })
-        .collect()
+/// Assert that `unpacked` is `source` as layers carry it: the same, but modification
+/// times are whole seconds, truncated (repack-host, like umoci 0.6) or rounded (umoci
+/// 0.4.7).
+fn assert_same_in_whole_seconds(unpacked: &Snapshot, source: &Snapshot, what: &str) {
+    let split = |desc: &str| {
+        let start = desc.find(" mtime=").unwrap();
+        let end = desc[start + 1..]
+            .find(' ')
+            .map_or(desc.len(), |i| start + 1 + i);
+        let (sec, nsec) = desc[start + 7..end].split_once('.').unwrap();
+        let rest = format!("{}{}", &desc[..start], &desc[end..]);
+        (
+            rest,
+            sec.parse::<i64>().unwrap(),
+            nsec.parse::<u32>().unwrap(),
+        )
+    };
+    let mut problems = Vec::new();
+    for path in unpacked
+        .keys()
+        .chain(source.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        let ok = match (unpacked.get(path), source.get(path)) {
+            (Some(a), Some(b)) => {
+                let ((a_rest, a_sec, a_nsec), (b_rest, b_sec, b_nsec)) = (split(a), split(b));
+                let rounded = b_sec + i64::from(b_nsec >= 500_000_000);
+                a_rest == b_rest && a_nsec == 0 && (a_sec == b_sec || a_sec == rounded)
+            }
+            _ => false,
+        };
+        if !ok {
+            problems.push(format!(
+                "{path:?}:\n  unpacked: {:?}\n  source:   {:?}",
+                unpacked.get(path),
+                source.get(path)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -457,6 +504,48 @@ fn body(text: &str) -> Vec<&str> {
     text.lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect()
+}
+
+/// The manifest's [`body`], each line's xattr keywords sorted (umoci sets a file's
+/// xattrs in Go map order, so its manifest lists them in a random order) and without
+/// the `tar_time` of entries named in `no_time`.
+fn comparable(text: &str, no_time: &[&str]) -> Vec<String> {
+    body(text)
+        .into_iter()
+        .map(|line| {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            let mut words: Vec<&str> = line.split_whitespace().collect();
+            let name = words[0];
+            let mut xattrs: Vec<&str> = words
+                .iter()
+                .copied()
+                .filter(|w| w.starts_with("xattr."))
+                .collect();
+            xattrs.sort_unstable();
+            let timeless = no_time.contains(&name);
+            words.retain(|w| {
+                let time = timeless && w.starts_with("tar_time=");
+                !(w.starts_with("xattr.") || time)
+            });
+            words.extend(xattrs);
+            format!("{indent}{}", words.join(" "))
+        })
+        .collect()
+}
+
+/// The snapshot without the modification times of `paths`.
+fn forget_times(mut snapshot: Snapshot, paths: &[&str]) -> Snapshot {
+    for path in paths {
+        let desc = snapshot
+            .get_mut(*path)
+            .unwrap_or_else(|| panic!("{path} is not in the tree"));
+        let start = desc.find(" mtime=").unwrap();
+        let end = desc[start + 1..]
+            .find(' ')
+            .map_or(desc.len(), |i| start + 1 + i);
+        desc.replace_range(start..end, "");
+    }
+    snapshot
 }
 
 fn output(cmd: &mut Command) -> Output {
@@ -595,9 +684,13 @@ fn unpack_equals_umoci_unpack() {
     assert_eq!(opq, ["opq/after", "opq/new", "opq/p"], "opaque directory");
     assert_eq!(fs::read(r.join("usr/bin/tool")).unwrap(), b"replaced");
     let ino = |p: &str| fs::symlink_metadata(r.join(p)).unwrap().ino();
-    assert_eq!(ino("etc/tool-hl3"), ino("data/tool-hl2"));
-    assert_ne!(ino("etc/tool-hl3"), ino("usr/bin/tool"));
-    assert_eq!(fs::read(r.join("etc/tool-hl3")).unwrap(), b"tool");
+    // Replacing a name leaves the lower layer's inode to its other names.
+    assert_ne!(ino("data/tool-hl2"), ino("usr/bin/tool"));
+    assert_eq!(fs::read(r.join("data/tool-hl2")).unwrap(), b"tool");
+    let l1 = lab.at("ours-l1/rootfs");
+    let l1_ino = |p: &str| fs::symlink_metadata(l1.join(p)).unwrap().ino();
+    assert_eq!(l1_ino("usr/bin/tool"), l1_ino("usr/bin/tool-hl"));
+    assert_eq!(l1_ino("usr/bin/tool"), l1_ino("data/tool-hl2"));
     assert_eq!(
         ino("data/hardsym"),
         ino("usr/bin/tool-sym"),
@@ -686,16 +779,18 @@ setfattr -n user.new -v n "$R/etc/group"
     }
     assert!(!names.iter().any(|n| n.starts_with("odd")), "{names:?}");
 
-    // All three images unpack (with umoci) to the same, edited tree.
-    for tag in ["from-ours", "from-theirs", "from-run"] {
-        lab.umoci_unpack(tag, &format!("check-{tag}"), &[]);
-    }
-    let reference = lab.rootfs("check-from-theirs");
-    for tag in ["from-ours", "from-run"] {
-        assert_same_snapshot(
-            &lab.rootfs(&format!("check-{tag}")),
-            &reference,
-            &format!("umoci unpack of {tag}"),
+    // All three images unpack (with umoci) to the edited trees.
+    for (tag, source) in [
+        ("from-ours", "ours"),
+        ("from-theirs", "theirs"),
+        ("from-run", "ours-run"),
+    ] {
+        let check = format!("check-{tag}");
+        lab.umoci_unpack(tag, &check, &[]);
+        assert_same_in_whole_seconds(
+            &lab.rootfs(&check),
+            &lab.rootfs(source),
+            &format!("umoci unpack of {tag} against {source}"),
         );
     }
     let r = lab.at("check-from-ours/rootfs");
@@ -793,10 +888,9 @@ fn mixed_compression() {
         ]
     );
     lab.unpack("c5", "out", &[]);
-    // Layers carry whole seconds.
-    assert_same_snapshot(
-        &seconds(lab.rootfs("out")),
-        &seconds(lab.rootfs("b")),
+    assert_same_in_whole_seconds(
+        &lab.rootfs("out"),
+        &lab.rootfs("b"),
         "unpack of c5 against the bundle",
     );
     let r = lab.at("out/rootfs");
@@ -881,7 +975,7 @@ fn corrupt_blobs_are_refused() {
         fs::write(&path, &good).unwrap();
         let stderr = one_line_failure(&out, what);
         assert!(
-            stderr.contains(&format!("{digest}: verified reader {cause}")),
+            stderr.contains(digest) && stderr.contains(cause),
             "{what}: {stderr}"
         );
         assert!(
@@ -1033,9 +1127,11 @@ sym("d/link", "owned", uid=7, gid=7)
         serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}])
     );
 
-    // A rootful unpack records no owner attribute.
+    // A rootful unpack records no owner attribute, but keeps a layer's own.
     lab.unpack("r", "rootful", &[]);
-    let tree = snapshot(&lab.at("rootful/rootfs"), &[]);
+    let mut tree = snapshot(&lab.at("rootful/rootfs"), &[]);
+    let imported = tree.remove("d/imported").unwrap();
+    assert!(imported.contains("rootlesscontainers"), "{imported}");
     assert!(
         tree.values().all(|d| !d.contains("rootlesscontainers")),
         "{tree:#?}"
@@ -1076,7 +1172,17 @@ reg("broken/e", b"e")
     );
     lab.unpack("dirs", "ours", &["--keep-dirlinks"]);
     lab.umoci_unpack("dirs", "theirs", &["--keep-dirlinks"]);
-    lab.assert_same_bundle("ours", "theirs");
+    // The times of a directory entry kept as a dirlink go to the directory (umoci sets
+    // them on the symlink, though its mode goes to the directory).
+    let kept = ["link", "link2", "abs", "dir"];
+    lab.assert_same_bundle_but_times("ours", "theirs", &kept);
+    let mtime = |b: &str, p: &str| {
+        fs::symlink_metadata(lab.at(b).join("rootfs").join(p))
+            .unwrap()
+            .mtime()
+    };
+    assert_eq!(mtime("ours", "dir"), 1_234_567_890);
+    assert_eq!(mtime("theirs", "link"), 1_234_567_890);
     let r = lab.at("ours/rootfs");
     let link = |p: &str| fs::read_link(r.join(p)).ok();
     assert_eq!(link("link"), Some(PathBuf::from("dir")));
@@ -1122,6 +1228,9 @@ struct Hostile {
     flags: &'static [&'static str],
     expect: Expect,
 }
+
+/// repack-host's own cache of file digests, which umoci's bundles lack.
+const STAT_CACHE: &str = "repack.statcache";
 
 /// A host path that layers try to create; it must never exist.
 const HOST_PWNED: &str = "/repack-unpack-test-pwned";
@@ -1374,7 +1483,7 @@ fn hostile_layers_stay_inside_the_bundle() {
     let lab = Lab::new();
     fs::create_dir(lab.at("MARKER")).unwrap();
     fs::write(lab.at("MARKER/file"), "marker\n").unwrap();
-    fs::create_dir_all(lab.at("cases/deep")).unwrap();
+    fs::create_dir(lab.at("cases")).unwrap();
     let passwd = || sha256_hex(&fs::read("/etc/passwd").unwrap());
     let passwd_before = (passwd(), fs::metadata("/etc/passwd").unwrap().nlink());
     assert!(
@@ -1382,8 +1491,8 @@ fn hostile_layers_stay_inside_the_bundle() {
         "{HOST_PWNED} exists"
     );
     let marker_before = snapshot(&lab.at("MARKER"), &[]);
-    // Each bundle is cases/deep/<name>: the rootfs's `../../../MARKER` is the marker.
-    let cases = lab.at("cases/deep");
+    // Each bundle is cases/<name>: the rootfs's `../../../MARKER` is the marker.
+    let cases = lab.at("cases");
 
     let mut names = BTreeSet::new();
     for case in HOSTILE {
@@ -1393,7 +1502,7 @@ fn hostile_layers_stay_inside_the_bundle() {
         let outside = |lab: &Lab| {
             let mut s = snapshot(lab.path(), &[bundle.as_path()]);
             // Making the bundle changes its parent's times.
-            s.insert("cases/deep".into(), "a directory".into());
+            s.insert("cases".into(), "a directory".into());
             s
         };
         let before = outside(&lab);
@@ -1437,6 +1546,8 @@ fn hostile_layers_stay_inside_the_bundle() {
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 assert!(out.status.success(), "{what}: {stderr}");
                 let mtree = mtree_file(&bundle);
+                let mut in_bundle = in_bundle;
+                in_bundle.remove(STAT_CACHE);
                 let expected: BTreeSet<String> = [
                     "config.json",
                     "rootfs",

@@ -272,8 +272,10 @@ impl<'o> Layer<'o> {
         }
 
         if map.rootless {
+            // The layer's own value never survives: the header's owner is what counts
+            // (and an owner of 0:0 is recorded by having no value at all).
+            xattrs.retain(|(n, _)| n != ROOTLESS_XATTR);
             if let Some(value) = rootless_xattr(uid, gid) {
-                xattrs.retain(|(n, _)| n != ROOTLESS_XATTR);
                 xattrs.push((ROOTLESS_XATTR.to_vec(), value));
             }
         } else {

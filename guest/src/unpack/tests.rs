@@ -301,6 +301,28 @@ fn rootless_records_owners_and_fakes_devices() {
 }
 
 #[test]
+fn rootless_drops_a_layers_own_owner_attribute() {
+    let mut forged = header("forged", EntryType::Regular);
+    forged.xattrs = vec![(b"user.rootlesscontainers".to_vec(), b"bogus".to_vec())];
+    let mut owned = forged.clone();
+    owned.name = b"owned".to_vec();
+    owned.uid = 98;
+    let layer = archive(&[(forged, b""), (owned, b"")]);
+    let mut opts = options();
+    opts.map.rootless = true;
+    let mut tree = MemTree::new();
+    unpack_layer(&mut tree, &mut &layer[..], TAR, &diff_id(&layer), &opts).unwrap();
+    assert_eq!(tree.nodes[&b"forged"[..]].xattrs, []);
+    assert_eq!(
+        tree.nodes[&b"owned"[..]].xattrs,
+        [(
+            b"user.rootlesscontainers".to_vec(),
+            vec![0x08, 0x62, 0x10, 0xff, 0xff, 0xff, 0xff, 0x0f]
+        )]
+    );
+}
+
+#[test]
 fn parent_times_are_kept() {
     let mut tree = lower();
     let before = tree.metadata(b"etc").unwrap().mtime_sec;
