@@ -87,6 +87,9 @@ impl Guest for Component {
             layer: LayerOptions {
                 map: map_options(options.map_options),
                 clamp_mtime: options.clamp_mtime,
+                prefix: options.prefix,
+                skip_root: options.skip_root,
+                opaque: options.opaque,
             },
             refresh: options.refresh.map(header),
             stat_cache: options.stat_cache,

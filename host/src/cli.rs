@@ -80,6 +80,8 @@ pub enum Command {
     Stat(StatArgs),
     /// Change an image's configuration (and manifest annotations) as a new image.
     Config(Box<ConfigArgs>),
+    /// Add a file or directory from the host to an image as a new layer.
+    Insert(Box<InsertArgs>),
     /// Low-level commands.
     #[command(subcommand)]
     Raw(RawCommand),
@@ -94,6 +96,53 @@ pub enum RawCommand {
     Mtree(MtreeArgs),
     /// Append an uncompressed tar archive to an image as a new layer.
     AddLayer(AddLayerArgs),
+}
+
+/// `insert` arguments, as umoci's.
+#[derive(Debug, Args)]
+pub struct InsertArgs {
+    /// The image to extend.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Tag the result with this tag (default: the --image tag, moved).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// SOURCE TARGET, or with --whiteout only TARGET.
+    #[arg(value_name = "SOURCE TARGET", num_args = 1..=2, required = true)]
+    pub paths: Vec<String>,
+    /// Delete TARGET in the new layer instead of adding anything.
+    #[arg(long)]
+    pub whiteout: bool,
+    /// Hide what the image has below TARGET (SOURCE must be a directory).
+    #[arg(long, conflicts_with = "whiteout")]
+    pub opaque: bool,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub compress: Compression,
+    /// Add no history entry.
+    #[arg(long, conflicts_with_all = ["author", "comment", "created", "created_by"])]
+    pub no_history: bool,
+    /// History entry author.
+    #[arg(long = "history.author", value_name = "AUTHOR")]
+    pub author: Option<String>,
+    /// History entry comment.
+    #[arg(long = "history.comment", value_name = "COMMENT")]
+    pub comment: Option<String>,
+    /// History entry creation time (RFC 3339).
+    #[arg(long = "history.created", value_name = "TIME")]
+    pub created: Option<String>,
+    /// History entry `created_by`.
+    #[arg(long = "history.created_by", value_name = "TEXT")]
+    pub created_by: Option<String>,
+    /// User id mapping `container:host[:size]` (repeatable).
+    #[arg(long = "uid-map", value_name = "MAP")]
+    pub uid_map: Vec<String>,
+    /// Group id mapping `container:host[:size]` (repeatable).
+    #[arg(long = "gid-map", value_name = "MAP")]
+    pub gid_map: Vec<String>,
+    /// Owners are root unless `user.rootlesscontainers` says otherwise.
+    #[arg(long)]
+    pub rootless: bool,
 }
 
 /// `raw add-layer` arguments, as umoci's.

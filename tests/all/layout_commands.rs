@@ -736,3 +736,81 @@ fn raw_add_layer_appends_an_archive_umoci_unpacks() {
     );
     assert!(err.stderr.contains("not a regular file"), "{}", err.stderr);
 }
+
+#[test]
+fn insert_adds_whites_out_and_hides_what_umoci_then_sees() {
+    if !have("umoci") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sh(
+        dir,
+        "mkdir -p src/sub src2 && echo a > src/a && echo b > src/sub/b && chmod 4755 src/a \
+         && ln -s a src/link && echo f > file && echo c > src2/c",
+    );
+    let layout = dir.join("L");
+    run_ok(repack_host().args(["init", "--layout"]).arg(&layout));
+    let image = format!("{}:t", layout.display());
+    run_ok(repack_host().args(["new", "--image", &image]));
+    let insert = |args: &[&str]| {
+        run_ok(
+            repack_host()
+                .args(["insert", "--image", &image])
+                .args(args)
+                .current_dir(dir),
+        )
+    };
+    insert(&["src", "/opt/app"]);
+    insert(&["file", "/etc/motd"]);
+    let unpack = |name: &str| {
+        run_ok(
+            Command::new("umoci")
+                .args(["unpack", "--image", &image])
+                .arg(dir.join(name)),
+        );
+        dir.join(name).join("rootfs")
+    };
+    let r1 = unpack("b1");
+    assert_eq!(fs::read_to_string(r1.join("opt/app/sub/b")).unwrap(), "b\n");
+    assert_eq!(fs::read_to_string(r1.join("etc/motd")).unwrap(), "f\n");
+    assert_eq!(
+        fs::read_link(r1.join("opt/app/link")).unwrap(),
+        Path::new("a")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(r1.join("opt/app/a"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o4755
+    );
+    insert(&["--whiteout", "/opt/app/sub"]);
+    insert(&["--opaque", "src2", "/opt/app"]);
+    let r2 = unpack("b2");
+    let names: BTreeSet<String> = fs::read_dir(r2.join("opt/app"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["c".to_owned()]),
+        "opaque hid a, link and sub"
+    );
+    assert!(r2.join("etc/motd").exists());
+    for bad in [
+        &["file", "/x/.wh.y"][..],
+        &["file", "/"][..],
+        &["--opaque", "file", "/f"][..],
+    ] {
+        let out = run_fail(
+            repack_host()
+                .args(["insert", "--image", &image])
+                .args(bad)
+                .current_dir(dir),
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{bad:?}: {}", out.stderr);
+    }
+}

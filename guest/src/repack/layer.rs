@@ -27,6 +27,22 @@ pub struct LayerOptions {
     pub map: MapOptions,
     /// Latest modification time written (`SOURCE_DATE_EPOCH`).
     pub clamp_mtime: Option<i64>,
+    /// Where the tree goes in the image (`insert`): names are `prefix/path`, the root
+    /// is `prefix` itself. Empty: the tree is the image's root.
+    pub prefix: Vec<u8>,
+    /// Whether the root itself gets an entry.
+    pub skip_root: bool,
+    /// Put an opaque whiteout right after the root (`insert --opaque`).
+    pub opaque: bool,
+}
+
+/// The archive name of `path` (`.` is the root) under `prefix`.
+fn prefixed(prefix: &[u8], path: &[u8]) -> Vec<u8> {
+    match (prefix.is_empty(), path == b".") {
+        (true, _) => path.to_vec(),
+        (false, true) => prefix.to_vec(),
+        (false, false) => [prefix, b"/", path].concat(),
+    }
 }
 
 /// Counts and notes from writing a layer.
@@ -64,6 +80,9 @@ pub fn write<S: Sink>(
             path: path.to_vec(),
             message,
         };
+        if path == b"." && options.skip_root {
+            continue;
+        }
         if basename(path).starts_with(WHITEOUT_PREFIX) {
             return Err(fail(
                 "names starting with .wh. are reserved for whiteouts and cannot be stored in a layer"
@@ -72,7 +91,7 @@ pub fn write<S: Sink>(
         }
         let meta = match (delta.kind, delta.meta) {
             (DeltaKind::Deleted, _) | (_, None) => {
-                let header = Header::whiteout(whiteout_name(path));
+                let header = Header::whiteout(whiteout_name(&prefixed(&options.prefix, path)));
                 tar::encode_header(&header, &mut block).map_err(|e| fail(e.to_string()))?;
                 out.write(&block).map_err(RepackError::Sink)?;
                 written.deleted += 1;
@@ -109,6 +128,15 @@ pub fn write<S: Sink>(
             _ => written.modified += 1,
         }
         written.entries += 1;
+        if path == b"." && options.opaque {
+            // Hide what the image had below the prefix: an opaque whiteout in it.
+            block.clear();
+            let name = [&options.prefix[..], b"/.wh..wh..opq"].concat();
+            tar::encode_header(&Header::whiteout(name), &mut block)
+                .map_err(|e| fail(e.to_string()))?;
+            out.write(&block).map_err(RepackError::Sink)?;
+            written.entries += 1;
+        }
     }
     if written.entries > 0 {
         out.write(&tar::END_OF_ARCHIVE).map_err(RepackError::Sink)?;
@@ -154,8 +182,8 @@ fn object_header(
 ) -> Result<Header, Problem> {
     let is_root = path == b".";
     let tree_path: &[u8] = if is_root { b"" } else { path };
-    let mut name = path.to_vec();
-    if meta.kind == Kind::Directory && !is_root {
+    let mut name = prefixed(&options.prefix, path);
+    if meta.kind == Kind::Directory && (!is_root || !options.prefix.is_empty()) {
         name.push(b'/');
     }
 
@@ -207,7 +235,7 @@ fn object_header(
             header.linkname = first.clone();
             return Ok(header);
         }
-        first_name.insert(meta.ino, path.to_vec());
+        first_name.insert(meta.ino, prefixed(&options.prefix, path));
     }
     match meta.kind {
         Kind::Regular => header.size = meta.size,

@@ -62,7 +62,7 @@ pub enum RepackError {
     Manifest(#[from] ParseError),
     /// Walking the tree failed.
     #[error(transparent)]
-    Walk(#[from] WalkError),
+    Walk(WalkError),
     /// One object cannot go into the layer.
     #[error("{}: {message}", display(path))]
     Object {
@@ -82,6 +82,25 @@ pub enum RepackError {
     /// The host refused layer bytes.
     #[error("writing the layer: {0}")]
     Sink(FsError),
+}
+
+impl From<WalkError> for RepackError {
+    /// The walk only visits what a directory listing returned, never following a
+    /// symlink: an object below the root that is then missing, not of the kind listed,
+    /// or reached through what is now a symlink changed while the tree was walked.
+    fn from(e: WalkError) -> Self {
+        match e.error {
+            FsError::NotFound | FsError::NotSupported | FsError::EscapesRoot
+                if !e.path.is_empty() =>
+            {
+                RepackError::Changed {
+                    why: format!("it changed while the tree was walked ({})", e.error),
+                    path: e.path,
+                }
+            }
+            _ => RepackError::Walk(e),
+        }
+    }
 }
 
 impl RepackError {

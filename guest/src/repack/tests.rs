@@ -409,3 +409,38 @@ fn a_file_of_8_gib_and_more_gets_a_pax_size_and_all_its_bytes() {
     assert_eq!(&sink.head[1024 + 124..1024 + 136], b"00000000000\0");
     assert_eq!(sink.tail, vec![0u8; 2048]);
 }
+
+#[test]
+fn insert_places_the_tree_under_a_prefix_with_an_opaque_marker() {
+    let mut tree = MemTree::new();
+    tree.insert(b"a", meta(Kind::Regular, 0o644), b"x");
+    let mut m = meta(Kind::Regular, 0o644);
+    m.nlink = 2;
+    m.ino = 77;
+    tree.insert(b"d", meta(Kind::Directory, 0o755), b"");
+    tree.insert(b"d/h1", m, b"y");
+    tree.insert(b"d/h2", m, b"y");
+    let mut opts = options(String::new());
+    opts.layer.prefix = b"opt/app".to_vec();
+    opts.layer.opaque = true;
+    let (bytes, summary) = run(&tree, &opts);
+    let seen = read_layer(&bytes);
+    assert_eq!(
+        names(&seen),
+        [
+            "opt/app/",
+            "opt/app/.wh..wh..opq",
+            "opt/app/a",
+            "opt/app/d/",
+            "opt/app/d/h1",
+            "opt/app/d/h2"
+        ]
+    );
+    assert_eq!(seen[5].link, "opt/app/d/h1");
+    assert_eq!(summary.written.added, 5);
+    let mut opts = options(String::new());
+    opts.layer.prefix = b"etc".to_vec();
+    opts.layer.skip_root = true;
+    let (bytes, _) = run(&tree, &opts);
+    assert_eq!(names(&read_layer(&bytes))[0], "etc/a");
+}

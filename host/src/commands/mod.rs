@@ -4,6 +4,7 @@ mod add_layer;
 mod config;
 mod demo;
 mod gc;
+mod insert;
 mod layout;
 mod raw_mtree;
 mod run;
@@ -33,6 +34,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Gc(args) => gc::run(args),
         Command::Stat(args) => stat::run(args),
         Command::Config(args) => config::run(args),
+        Command::Insert(args) => insert::run(global, args),
     }
 }
 

@@ -32,7 +32,7 @@ pub fn read_verified(path: &Path, digest: &Digest, size: u64) -> Result<Vec<u8>,
             }
             _ => LayoutError::Io {
                 path: path.to_owned(),
-                source: e,
+                error: e,
             },
         })?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
@@ -71,9 +71,12 @@ pub fn write_atomic(
         .prefix("blob-")
         .tempfile_in(temp)
         .map_err(LayoutError::io(temp))?;
-    let tmp_path = file.path().to_owned();
-    file.write_all(bytes).map_err(LayoutError::io(&tmp_path))?;
-    finish_file(file.as_file(), &tmp_path, owner)?;
+    // Errors name the file being written (the temp file is gone with them), and come
+    // from the file itself: NamedTempFile's own writes append the temp path again.
+    file.as_file_mut()
+        .write_all(bytes)
+        .map_err(LayoutError::io(dest))?;
+    finish_file(file.as_file(), dest, owner)?;
     file.persist(dest)
         .map_err(|e| LayoutError::io(dest)(e.error))?;
     sync_parent(dest)

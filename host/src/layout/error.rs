@@ -9,12 +9,15 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum LayoutError {
     /// A file could not be read, written or renamed.
-    #[error("{}: {source}", path.display())]
+    ///
+    /// The reason is part of the message and not also a `source()`: a report that
+    /// prints the source chain would repeat it.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The system's reason.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The directory is not an OCI image layout.
     #[error("{}: not an OCI image layout: {why}", path.display())]
@@ -59,6 +62,6 @@ impl LayoutError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> LayoutError {
         let path = path.into();
-        move |source| LayoutError::Io { path, source }
+        move |error| LayoutError::Io { path, error }
     }
 }

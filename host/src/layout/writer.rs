@@ -147,8 +147,10 @@ impl BlobWriter {
                 };
                 let Hashing { inner, hash, size } = out;
                 let file = inner.into_inner().map_err(|e| e.into_error())?;
-                blob::finish_file(&file, &worker_path, owner)
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+                blob::finish_file(&file, &worker_path, owner).map_err(|e| match e {
+                    LayoutError::Io { error, .. } => error,
+                    other => io::Error::other(other.to_string()),
+                })?;
                 Ok(Compressed {
                     digest: Digest::from_raw(&hash.finalize()),
                     size,
@@ -174,31 +176,30 @@ impl BlobWriter {
         }
         let queue = self.queue.as_ref().ok_or("the layer is already finished")?;
         if queue.send(bytes).is_err() {
-            // The worker stopped; its error is reported by `finish`.
-            return Err(self
-                .stop()
-                .err()
-                .unwrap_or_else(|| "the compressor stopped".into()));
+            // The worker stopped: say why.
+            return Err(match self.stop() {
+                Err(e) => format!("writing layer blob {}: {e}", self.path.display()),
+                Ok(_) => "the compressor stopped".into(),
+            });
         }
         Ok(())
     }
 
-    fn stop(&mut self) -> Result<Compressed, String> {
+    fn stop(&mut self) -> Result<Compressed, io::Error> {
         self.queue = None;
-        let worker = self.worker.take().ok_or("the layer is already finished")?;
+        let worker = self
+            .worker
+            .take()
+            .ok_or_else(|| io::Error::other("the layer is already finished"))?;
         match worker.join() {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(format!("writing layer blob {}: {e}", self.path.display())),
-            Err(_) => Err("the compressor thread panicked".into()),
+            Ok(result) => result,
+            Err(_) => Err(io::Error::other("the compressor thread panicked")),
         }
     }
 
     /// Finish compressing and flush the blob to disk.
     pub fn finish(mut self) -> Result<WrittenBlob, LayoutError> {
-        let compressed = self.stop().map_err(|why| LayoutError::Io {
-            path: self.path.clone(),
-            source: io::Error::other(why),
-        })?;
+        let compressed = self.stop().map_err(LayoutError::io(&self.path))?;
         Ok(WrittenBlob {
             diff_id: Digest::from_raw(&std::mem::take(&mut self.diff).finalize()),
             uncompressed_size: self.size,

@@ -9,6 +9,7 @@ pub mod add_layer;
 pub mod config_edit;
 pub mod history;
 pub mod image;
+pub mod insert;
 
 use std::path::PathBuf;
 
@@ -169,6 +170,9 @@ impl Repacker {
         // Hold the writers' lock from before the base is read until the tag is set, so
         // a concurrent gc cannot remove the base's blobs in between.
         layout.start_writing()?;
+        // The tag is set last, in index.json: refuse a malformed one now, before a
+        // layer is written for an update that could never be made.
+        layout.index_entries()?;
         let walk = bundle.meta.walk().map_err(|why| BundleError {
             path: request.bundle.join(bundle::meta::FILE),
             why,
@@ -192,6 +196,9 @@ impl Repacker {
             },
             clamp_mtime: epoch,
             stat_cache: bundle.read_stat_cache(),
+            prefix: Vec::new(),
+            skip_root: false,
+            opaque: false,
             now: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
             refresh: request.refresh_bundle.then(|| MtreeHeader {
                 user: header::user_name(),
