@@ -26,10 +26,28 @@ pub enum CapError {
     Io(io::Error),
 }
 
+/// How cap-std words an attempt to resolve a path outside the directory.
+const ESCAPE_MESSAGE: &str = "outside of the filesystem";
+
 impl From<io::Error> for CapError {
     fn from(e: io::Error) -> Self {
+        // Every open here refuses to follow symlinks, so ELOOP means a symlink stood
+        // where a directory or file was expected, and cap-std's own resolution reports
+        // a path that would leave the directory as a permission error of its own.
+        match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                return CapError::EscapesRoot;
+            }
+            Some(code) if code == rustix::io::Errno::NOTDIR.raw_os_error() => {
+                return CapError::NotSupported;
+            }
+            _ => {}
+        }
         match e.kind() {
             io::ErrorKind::NotFound => CapError::NotFound,
+            io::ErrorKind::PermissionDenied if e.to_string().contains(ESCAPE_MESSAGE) => {
+                CapError::EscapesRoot
+            }
             io::ErrorKind::PermissionDenied => CapError::PermissionDenied,
             _ => CapError::Io(e),
         }

@@ -149,7 +149,14 @@ impl CapDir {
                 if !parent.symlink_metadata(name)?.file_type().is_symlink() {
                     return Err(CapError::NotSupported);
                 }
-                Ok(parent.read_link_contents(name)?.into_os_string().into_vec())
+                // EINVAL: it stopped being a symlink since the check above.
+                match parent.read_link_contents(name) {
+                    Ok(target) => Ok(target.into_os_string().into_vec()),
+                    Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                        Err(CapError::NotSupported)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
         }
     }
