@@ -10,7 +10,7 @@ use exports::repack::bundle::layer::{
     Failure, Guest, IdMapping as WitIdMapping, LayerInfo, MtreeHeader, RepackOptions,
     RepackSummary, UnpackOptions,
 };
-use repack::bundle::blobs::{BlobReader, BlobWriter};
+use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher};
 use repack::bundle::fs::{self as wit};
 
 use crate::mtree;
@@ -138,6 +138,7 @@ fn unpack_layer_impl(
         map: map_options(options.map_options),
         keep_dirlinks: options.keep_dirlinks,
         max_layer_size: options.max_layer_size,
+        digester: Some(host_digester),
     };
     let mut raw = HostBlob {
         reader: layer,
@@ -158,6 +159,26 @@ fn unpack_layer_impl(
             other => other.to_string(),
         },
     })
+}
+
+/// The host's native SHA-256.
+struct HostHasher(Hasher);
+
+impl unpack::stream::Digester for HostHasher {
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(self: Box<Self>) -> [u8; 32] {
+        let raw = self.0.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&raw[..32.min(raw.len())]);
+        out
+    }
+}
+
+fn host_digester() -> Box<dyn unpack::stream::Digester> {
+    Box::new(HostHasher(Hasher::new()))
 }
 
 /// The host's verified blob stream as [`std::io::Read`].

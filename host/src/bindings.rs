@@ -15,6 +15,7 @@ mod generated {
             "repack:bundle/fs.file-writer": crate::capability::FileWriter,
             "repack:bundle/blobs.blob-writer": crate::layout::BlobWriter,
             "repack:bundle/blobs.blob-reader": crate::layout::BlobReader,
+            "repack:bundle/blobs.hasher": crate::sandbox::Hasher,
         },
     });
 }

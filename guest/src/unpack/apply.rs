@@ -1,7 +1,7 @@
 //! Applying one archive entry: umoci's rules for names, whiteouts, clobbering,
 //! creation and metadata.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use super::owner::{host_owner, rootless_xattr};
@@ -26,6 +26,9 @@ pub struct Layer<'o> {
     options: &'o Options,
     /// Real paths created by this layer, with their ancestors.
     created: HashSet<Vec<u8>>,
+    /// Directories whose children this layer changed, with the modification time each
+    /// must have when the layer is done (set back by [`Layer::finish`]).
+    parents: HashMap<Vec<u8>, (i64, u32)>,
     warned_xattrs: bool,
 }
 
@@ -35,8 +38,39 @@ impl<'o> Layer<'o> {
         Layer {
             options,
             created: HashSet::new(),
+            parents: HashMap::new(),
             warned_xattrs: false,
         }
+    }
+
+    /// Remember `dir`'s modification time before the first change below it.
+    fn touch_parent(&mut self, tree: &mut dyn TreeMut, dir: &[u8]) -> Result<(), FsError> {
+        if !self.parents.contains_key(dir) {
+            let m = tree.metadata(dir)?;
+            self.parents
+                .insert(dir.to_vec(), (m.mtime_sec, m.mtime_nsec));
+        }
+        Ok(())
+    }
+
+    /// Put back the modification times of the directories this layer changed, so
+    /// extraction never perturbs them (deepest first; a directory removed later in the
+    /// layer is skipped).
+    pub fn finish(self, tree: &mut dyn TreeMut) -> Result<(), UnpackError> {
+        let mut dirs: Vec<(Vec<u8>, (i64, u32))> = self.parents.into_iter().collect();
+        dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        for (dir, time) in dirs {
+            match tree.set_times(&dir, time, None) {
+                Ok(()) | Err(FsError::NotFound) => {}
+                Err(e) => {
+                    return Err(UnpackError::Entry {
+                        path: dir,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn mark_created(&mut self, path: &[u8]) {
@@ -77,7 +111,9 @@ impl<'o> Layer<'o> {
                     "malicious tar entry: it resolves to the root but is not a directory".into(),
                 ));
             }
-            return self.metadata(tree, b"", entry, warnings).map_err(fail);
+            return self
+                .metadata(tree, b"", entry, warnings, true)
+                .map_err(fail);
         }
         let (parent, base) = split(&name);
         let (parent, base) = (parent.to_vec(), base.to_vec());
@@ -87,19 +123,24 @@ impl<'o> Layer<'o> {
         }
 
         let real_parent = resolve_dir(tree, &parent, Missing::Create).map_err(fs_fail)?;
-        let parent_mtime = tree.metadata(&real_parent).map_err(fs_fail)?;
+        self.touch_parent(tree, &real_parent).map_err(fs_fail)?;
         let mut path = join(&real_parent, &base);
 
         // Clobber what is in the way, unless a directory meets a directory.
+        let mut existed = false;
         match tree.metadata(&path) {
             Ok(existing) => {
                 let keep_dir = existing.kind == Kind::Directory && kind.is_dir();
                 let dirlink =
                     kind.is_dir() && existing.kind == Kind::Symlink && self.options.keep_dirlinks;
                 if keep_dir {
+                    existed = true;
                 } else if dirlink {
                     match resolve_dir(tree, &path, Missing::Fail) {
-                        Ok(target) => path = target,
+                        Ok(target) => {
+                            path = target;
+                            existed = true;
+                        }
                         Err(_) => tree.remove(&path).map_err(fs_fail)?,
                     }
                 } else {
@@ -187,16 +228,10 @@ impl<'o> Layer<'o> {
             )));
         }
         if metadata {
-            self.metadata(tree, &path, entry, warnings).map_err(fail)?;
+            self.metadata(tree, &path, entry, warnings, existed)
+                .map_err(fail)?;
         }
         self.mark_created(&path);
-        // Creating a child must not change the parent's recorded time.
-        tree.set_times(
-            &real_parent,
-            (parent_mtime.mtime_sec, parent_mtime.mtime_nsec),
-            None,
-        )
-        .map_err(fs_fail)?;
         Ok(())
     }
 
@@ -212,7 +247,8 @@ impl<'o> Layer<'o> {
             Err(FsError::NotFound) => return Ok(()),
             Err(e) => return Err(e.to_string()),
         };
-        let parent_mtime = tree.metadata(&real_parent).map_err(|e| e.to_string())?;
+        self.touch_parent(tree, &real_parent)
+            .map_err(|e| e.to_string())?;
         if base == OPAQUE {
             for child in tree.read_dir(&real_parent).map_err(|e| e.to_string())? {
                 let path = join(&real_parent, &child.name);
@@ -236,12 +272,7 @@ impl<'o> Layer<'o> {
                 }
             }
         }
-        tree.set_times(
-            &real_parent,
-            (parent_mtime.mtime_sec, parent_mtime.mtime_nsec),
-            None,
-        )
-        .map_err(|e| e.to_string())
+        Ok(())
     }
 
     /// Owner, mode, xattrs and times of a created object.
@@ -251,6 +282,7 @@ impl<'o> Layer<'o> {
         path: &[u8],
         entry: &mut tar::Entry<'_, R>,
         warnings: &mut Vec<String>,
+        existed: bool,
     ) -> Result<(), String> {
         let header = entry.header().clone();
         let is_symlink = header.entry_type().is_symlink();
@@ -285,10 +317,13 @@ impl<'o> Layer<'o> {
         if !is_symlink {
             tree.set_mode(path, mode).map_err(|e| e.to_string())?;
         }
-        // Existing attributes (of a directory kept in place) give way to the layer's.
-        for (name, _) in tree.xattrs(path).map_err(|e| e.to_string())? {
-            if !KEPT_XATTRS.contains(&&name[..]) {
-                let _ = tree.remove_xattr(path, &name);
+        // Existing attributes (of a directory kept in place) give way to the layer's; a
+        // new object has none to clear.
+        if existed {
+            for (name, _) in tree.xattrs(path).map_err(|e| e.to_string())? {
+                if !KEPT_XATTRS.contains(&&name[..]) {
+                    let _ = tree.remove_xattr(path, &name);
+                }
             }
         }
         for (name, value) in &xattrs {
@@ -311,6 +346,9 @@ impl<'o> Layer<'o> {
                 }
                 Err(e) => return Err(e.to_string()),
             }
+        }
+        if let Some(kept) = self.parents.get_mut(path) {
+            *kept = (mtime, 0);
         }
         tree.set_times(path, (mtime, 0), Some((mtime, 0)))
             .map_err(|e| e.to_string())

@@ -31,6 +31,8 @@ pub struct Options {
     pub keep_dirlinks: bool,
     /// Most bytes the layer may expand to.
     pub max_layer_size: u64,
+    /// Where the diff_id is computed (`None`: here, with `sha2`).
+    pub digester: Option<stream::DigesterFactory>,
 }
 
 /// Why a layer could not be applied.
@@ -73,7 +75,7 @@ pub fn unpack_layer(
     let mut warnings = Vec::new();
     let digest = {
         let decompressed = stream::decompress(&mut *raw, compression).map_err(layer_err)?;
-        let mut tee = stream::Tee::new(decompressed, options.max_layer_size);
+        let mut tee = stream::Tee::new(decompressed, options.max_layer_size, options.digester);
         {
             let mut archive = tar::Archive::new(&mut tee);
             let mut state = apply::Layer::new(options);
@@ -81,6 +83,7 @@ pub fn unpack_layer(
                 let mut entry = entry.map_err(layer_err)?;
                 state.apply(tree, &mut entry, &mut warnings)?;
             }
+            state.finish(tree)?;
         }
         // Whatever follows the end blocks still belongs to the diff_id.
         tee.drain().map_err(layer_err)?;

@@ -51,10 +51,35 @@ pub fn decompress<'a, R: Read + 'a>(
     })
 }
 
+/// A running SHA-256.
+pub trait Digester {
+    /// Hash `bytes` next.
+    fn update(&mut self, bytes: &[u8]);
+    /// The digest of everything hashed.
+    fn finish(self: Box<Self>) -> [u8; 32];
+}
+
+impl Digester for Sha256 {
+    fn update(&mut self, bytes: &[u8]) {
+        Digest::update(self, bytes);
+    }
+
+    fn finish(self: Box<Self>) -> [u8; 32] {
+        self.finalize().into()
+    }
+}
+
+/// Makes a [`Digester`] (the host's, inside the component).
+pub type DigesterFactory = fn() -> Box<dyn Digester>;
+
+/// Buffer size between the stream and the digester (few, large host calls).
+const HASH_CHUNK: usize = 1 << 20;
+
 /// Hashes and counts what passes, refusing more than `limit` bytes.
 pub struct Tee<R> {
     inner: R,
-    hash: Sha256,
+    hash: Box<dyn Digester>,
+    pending: Vec<u8>,
     len: u64,
     limit: u64,
 }
@@ -68,11 +93,12 @@ impl<R> std::fmt::Debug for Tee<R> {
 }
 
 impl<R: Read> Tee<R> {
-    /// Watch `inner`.
-    pub fn new(inner: R, limit: u64) -> Self {
+    /// Watch `inner`, hashing with a digester from `factory` (default: SHA-256 here).
+    pub fn new(inner: R, limit: u64, factory: Option<DigesterFactory>) -> Self {
         Tee {
             inner,
-            hash: Sha256::new(),
+            hash: factory.map_or_else(|| Box::new(Sha256::new()) as Box<dyn Digester>, |f| f()),
+            pending: Vec::with_capacity(HASH_CHUNK),
             len: 0,
             limit,
         }
@@ -84,8 +110,9 @@ impl<R: Read> Tee<R> {
     }
 
     /// `sha256:<hex>` of everything that passed.
-    pub fn digest(self) -> String {
-        let raw = self.hash.finalize();
+    pub fn digest(mut self) -> String {
+        self.hash.update(&self.pending);
+        let raw = self.hash.finish();
         let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         format!("sha256:{hex}")
     }
@@ -101,7 +128,11 @@ impl<R: Read> Read for Tee<R> {
                 self.limit
             )));
         }
-        self.hash.update(&buf[..n]);
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() >= HASH_CHUNK {
+            self.hash.update(&self.pending);
+            self.pending.clear();
+        }
         Ok(n)
     }
 }

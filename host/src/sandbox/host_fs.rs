@@ -212,3 +212,28 @@ impl fs::HostFileWriter for JobState {
         Ok(())
     }
 }
+
+/// A native SHA-256 the guest feeds (the `blobs.hasher` resource).
+#[derive(Debug, Default)]
+pub struct Hasher(sha2::Sha256);
+
+impl blobs::HostHasher for JobState {
+    fn new(&mut self) -> wasmtime::Result<Resource<Hasher>> {
+        Ok(self.table.push(Hasher::default())?)
+    }
+
+    fn update(&mut self, hasher: Resource<Hasher>, bytes: Vec<u8>) -> wasmtime::Result<()> {
+        sha2::Digest::update(&mut self.table.get_mut(&hasher)?.0, &bytes);
+        Ok(())
+    }
+
+    fn finish(&mut self, hasher: Resource<Hasher>) -> wasmtime::Result<Vec<u8>> {
+        let h = std::mem::take(&mut self.table.get_mut(&hasher)?.0);
+        Ok(sha2::Digest::finalize(h).to_vec())
+    }
+
+    fn drop(&mut self, hasher: Resource<Hasher>) -> wasmtime::Result<()> {
+        self.table.delete(hasher)?;
+        Ok(())
+    }
+}

@@ -8,6 +8,7 @@ mod limits;
 
 pub use cache::default_dir as default_cache_dir;
 pub use error::SandboxError;
+pub use host_fs::Hasher;
 pub use limits::{Limits, MemoryCap, parse_size};
 
 use std::path::{Path, PathBuf};
