@@ -58,7 +58,7 @@ impl<'o> Layer<'o> {
     /// layer is skipped).
     pub fn finish(self, tree: &mut dyn TreeMut) -> Result<(), UnpackError> {
         let mut dirs: Vec<(Vec<u8>, (i64, u32))> = self.parents.into_iter().collect();
-        dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (dir, time) in dirs {
             match tree.set_times(&dir, time, None) {
                 Ok(()) | Err(FsError::NotFound) => {}
