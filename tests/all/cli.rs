@@ -209,3 +209,55 @@ fn init_and_new_make_a_layout_umoci_reads() {
         run_fail(repack_host().args(["new", "--image", &format!("{}:.bad", layout.display())]));
     assert!(bad.stderr.contains("not valid"), "{}", bad.stderr);
 }
+
+#[test]
+fn unpack_rejects_the_invalid_invocation_matrix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let layout = dir.join("L");
+    run_ok(repack_host().args(["init", "--layout"]).arg(&layout));
+    let image = format!("{}:t", layout.display());
+    run_ok(repack_host().args(["new", "--image", &image]));
+    let l = layout.display().to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec![],
+        vec!["b".into()],
+        vec!["--image".into(), image.clone()],
+        vec!["--image".into(), ":t".into(), "b".into()],
+        vec!["--image".into(), format!("{l}-missing:t"), "b".into()],
+        vec!["--image".into(), format!("{l}:"), "b".into()],
+        vec!["--image".into(), format!("{l}:.AZ94n18s"), "b".into()],
+        vec!["--image".into(), format!("{l}:nosuchtag"), "b".into()],
+        vec!["--image".into(), image.clone(), "b".into(), "extra1".into()],
+        vec![
+            "--image".into(),
+            image.clone(),
+            "--bogus".into(),
+            "b".into(),
+        ],
+        vec![
+            "--image".into(),
+            image.clone(),
+            "--uid-map".into(),
+            "x:1".into(),
+            "b".into(),
+        ],
+    ];
+    for args in cases {
+        let out = run_fail(repack_host().arg("unpack").args(&args).current_dir(dir));
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}");
+        for name in ["b", "extra1"] {
+            assert!(!dir.join(name).exists(), "{args:?} created {name}");
+        }
+    }
+    // A bundle that already has a rootfs is refused, and left alone.
+    std::fs::create_dir_all(dir.join("b/rootfs/keep")).unwrap();
+    let out = run_fail(
+        repack_host()
+            .args(["unpack", "--image", &image, "b"])
+            .current_dir(dir),
+    );
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    assert!(dir.join("b/rootfs/keep").exists());
+}
