@@ -20,6 +20,41 @@ const OPAQUE: &[u8] = b".wh..wh..opq";
 /// Bytes of file data moved per host call.
 const CHUNK: usize = 1 << 20;
 
+/// PAX keys the tar crate applies itself: name, link target, data size, owner.
+const PAX_APPLIED: [&[u8]; 5] = [b"path", b"linkpath", b"size", b"uid", b"gid"];
+
+/// Refuse, before anything is created from it, an entry whose PAX records the tar crate
+/// cannot read the way a length-walking reader (Go's archive/tar, umoci) does.
+///
+/// tar 0.4 splits the records at newlines instead of walking them by their length
+/// (tar-rs#452), so a value holding a newline, legal in PAX (a binary
+/// `security.capability`, say), does not parse; worse, the tail of such a value is framed
+/// as records of its own, and `Entry::path`/`link_name` skip the failures and would take
+/// a `path` or `linkpath` smuggled inside a value, one no other reader sees. A key given
+/// twice is refused too: the crate takes the first value, Go the last.
+fn check_pax<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
+    let Some(records) = entry.pax_extensions().map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let mut seen: Vec<&[u8]> = Vec::new();
+    for record in records {
+        let record = record.map_err(|_| {
+            "unreadable PAX record (a value holding a newline is not supported)".to_owned()
+        })?;
+        let key = record.key_bytes();
+        if PAX_APPLIED.contains(&key) {
+            if seen.contains(&key) {
+                return Err(format!(
+                    "PAX record {:?} given twice",
+                    String::from_utf8_lossy(key)
+                ));
+            }
+            seen.push(key);
+        }
+    }
+    Ok(())
+}
+
 /// State kept across the entries of one layer.
 #[derive(Debug)]
 pub struct Layer<'o> {
@@ -105,6 +140,7 @@ impl<'o> Layer<'o> {
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             return Ok(());
         }
+        check_pax(entry).map_err(fail)?;
         if name.is_empty() {
             if !kind.is_dir() {
                 return Err(fail(

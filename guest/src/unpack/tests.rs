@@ -367,3 +367,50 @@ fn a_pax_size_record_wins_over_the_header_size() {
     assert_eq!(tree.nodes[&b"big"[..]].data, b"0123456789");
     assert!(tree.nodes.contains_key(&b"after"[..]));
 }
+
+/// A fuzz regression input (`fuzz/regressions/unpack_layer/`): a flags byte, then the
+/// uncompressed layer.
+fn regression(input: &[u8]) -> &[u8] {
+    &input[1..]
+}
+
+#[test]
+fn a_pax_value_holding_a_newline_is_refused_before_anything_is_created() {
+    // What the fuzzer's unpack → repack → unpack round trip produced: repack writes the
+    // binary `user.rootlesscontainers` value of an owner 163840 (varint 80 80 0a) as a
+    // PAX record, and the tar crate splits PAX records at newlines (tar-rs#452).
+    let layer = regression(include_bytes!(
+        "../../../fuzz/regressions/unpack_layer/repacked-xattr-newline.bin"
+    ));
+    let mut tree = MemTree::new();
+    let err = apply(&mut tree, layer).unwrap_err();
+    assert_eq!(err.path(), b"sp ace/");
+    assert!(err.to_string().contains("PAX record"), "{err}");
+    assert!(!tree.nodes.contains_key(&b"sp ace"[..]));
+    assert!(
+        tree.nodes.contains_key(&b"nl\ndir/x"[..]),
+        "earlier entries applied"
+    );
+
+    // The tail of such a value read as a record of its own: `linkpath=/etc/evil` inside
+    // an xattr value, where Go and GNU tar see the link target `harmless`.
+    let layer = regression(include_bytes!(
+        "../../../fuzz/regressions/unpack_layer/pax-newline-smuggles-linkpath.bin"
+    ));
+    let mut tree = MemTree::new();
+    let err = apply(&mut tree, layer).unwrap_err();
+    assert!(err.to_string().contains("PAX record"), "{err}");
+    assert_eq!(tree.nodes.len(), 1, "nothing but the root");
+}
+
+#[test]
+fn a_pax_key_given_twice_is_refused() {
+    // `path=a` then `path=b`: the tar crate takes the first, Go and GNU tar the last.
+    let layer = regression(include_bytes!(
+        "../../../fuzz/regressions/unpack_layer/pax-duplicate-path.bin"
+    ));
+    let mut tree = MemTree::new();
+    let err = apply(&mut tree, layer).unwrap_err();
+    assert!(err.to_string().contains("given twice"), "{err}");
+    assert_eq!(tree.nodes.len(), 1, "nothing but the root");
+}
