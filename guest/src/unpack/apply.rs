@@ -55,6 +55,24 @@ fn check_pax<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
     Ok(())
 }
 
+/// A PAX time record as Go's archive/tar reads it: decimal seconds, optionally signed,
+/// and an optional fraction cut to nanoseconds (`-1.5` is 1.5 s before the epoch).
+fn pax_time(value: &[u8]) -> Option<(i64, u32)> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (secs, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let secs: i64 = secs.parse().ok()?;
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = &fraction[..fraction.len().min(9)];
+    let nanos: u32 = format!("{digits:0<9}").parse().ok()?;
+    if nanos > 0 && text.starts_with('-') {
+        Some((secs.checked_sub(1)?, 1_000_000_000 - nanos))
+    } else {
+        Some((secs, nanos))
+    }
+}
+
 /// State kept across the entries of one layer.
 #[derive(Debug)]
 pub struct Layer<'o> {
@@ -326,7 +344,7 @@ impl<'o> Layer<'o> {
         let gid = header.gid().map_err(|e| e.to_string())?;
         let mode = header.mode().map_err(|e| e.to_string())? & 0o7777;
         let mtime = header.mtime().map_err(|e| e.to_string())?;
-        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
+        let mut mtime = (i64::try_from(mtime).unwrap_or(i64::MAX), 0);
         let map = &self.options.map;
 
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
@@ -335,6 +353,15 @@ impl<'o> Layer<'o> {
                 let ext = ext.map_err(|e| e.to_string())?;
                 if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
                     xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
+                } else if ext.key_bytes() == b"mtime" {
+                    // Writers (Go, repack) put a time before 1970 or after 2242 here and
+                    // 0 in the header field.
+                    mtime = pax_time(ext.value_bytes()).ok_or_else(|| {
+                        format!(
+                            "malformed PAX mtime {:?}",
+                            String::from_utf8_lossy(ext.value_bytes())
+                        )
+                    })?;
                 }
             }
         }
@@ -384,9 +411,9 @@ impl<'o> Layer<'o> {
             }
         }
         if let Some(kept) = self.parents.get_mut(path) {
-            *kept = (mtime, 0);
+            *kept = mtime;
         }
-        tree.set_times(path, (mtime, 0), Some((mtime, 0)))
+        tree.set_times(path, mtime, Some(mtime))
             .map_err(|e| e.to_string())
     }
 }

@@ -414,3 +414,32 @@ fn a_pax_key_given_twice_is_refused() {
     assert!(err.to_string().contains("given twice"), "{err}");
     assert_eq!(tree.nodes.len(), 1, "nothing but the root");
 }
+
+#[test]
+fn a_pax_mtime_wins_over_the_header_field() {
+    // Python's tarfile (like Go and repack's own writer) puts times before 1970 or after
+    // 2242 in a PAX `mtime` record and 0 in the header field.
+    let layer = regression(include_bytes!(
+        "../../../fuzz/regressions/unpack_layer/pax-mtime.bin"
+    ));
+    let mut tree = MemTree::new();
+    apply(&mut tree, layer).unwrap();
+    let time = |name: &[u8]| {
+        let m = tree.metadata(name).unwrap();
+        (m.mtime_sec, m.mtime_nsec)
+    };
+    assert_eq!(time(b"old"), (-2, 500_000_000), "-1.5 s, as Go reads it");
+    assert_eq!(time(b"future"), (1 << 40, 0));
+    assert_eq!(time(b"plain"), (1234, 0));
+
+    // What the fuzzer found: a layer repack writes for such times unpacked as 1970.
+    let mut old = header("old", EntryType::Regular);
+    old.mtime = -1;
+    let mut future = header("future", EntryType::Regular);
+    future.mtime = 1 << 40;
+    let layer = archive(&[(old, b""), (future, b"")]);
+    let mut tree = MemTree::new();
+    apply(&mut tree, &layer).unwrap();
+    assert_eq!(tree.metadata(b"old").unwrap().mtime_sec, -1);
+    assert_eq!(tree.metadata(b"future").unwrap().mtime_sec, 1 << 40);
+}
