@@ -5,6 +5,7 @@
 //! Several tests need root (mounts, another user); under `CI=true` a missing tool or
 //! root fails them instead of skipping.
 
+mod bounds;
 mod concurrent;
 mod corrupt;
 mod invariants;
