@@ -3,7 +3,7 @@
 //! in-memory tree with a 64 MiB expansion limit.
 //!
 //! Checks: no panic and no runaway memory in the decompressors; the same tree checks as
-//! `unpack_layer` (clean paths, consistency, mtree round trip).
+//! `unpack_layer` (clean paths, consistency, mtree and layer round trips).
 
 use crate::{FuzzTree, layer_round_trip, round_trip};
 use repack_guest::unpack::{self, Options};

@@ -4,8 +4,9 @@
 //! Checks: no panic; every path the guest passes to the tree is a cleaned relative path
 //! (not absolute, no empty, `.` or `..` component) that never goes through a symlink;
 //! the root is never created or removed; afterwards (success or error) the tree is
-//! consistent, and its mtree manifest parses back to exactly its paths and repacks
-//! against the tree with no change.
+//! consistent, its mtree manifest parses back to exactly its paths and repacks against
+//! the tree with no change, and the layer repack writes for the whole tree unpacks onto
+//! a bare root into a tree with the same manifest.
 //!
 //! The first input byte picks the options (keep_dirlinks, rootless, an id mapping) and
 //! the lower tree (empty or a small one with symlinks); the rest is the archive.
