@@ -377,6 +377,19 @@ pub enum Compression {
     Zstd,
 }
 
+impl From<Compression> for repack_host::repack::CompressionChoice {
+    fn from(c: Compression) -> Self {
+        use repack_host::layout::Compression as Algorithm;
+        use repack_host::repack::CompressionChoice::{Auto, Fixed};
+        match c {
+            Compression::Auto => Auto,
+            Compression::None => Fixed(Algorithm::None),
+            Compression::Gzip => Fixed(Algorithm::Gzip),
+            Compression::Zstd => Fixed(Algorithm::Zstd),
+        }
+    }
+}
+
 /// `unpack` arguments, as umoci's.
 #[derive(Debug, Args)]
 pub struct UnpackArgs {

@@ -1,20 +1,15 @@
 //! `raw add-layer`: append an uncompressed tar archive as a layer.
 
 use anyhow::{Context, Result};
-use repack_host::layout::{Compression, ImageRef};
+use repack_host::layout::ImageRef;
+use repack_host::repack::HistoryRequest;
 use repack_host::repack::add_layer::{AddLayerRequest, add_layer};
-use repack_host::repack::{CompressionChoice, HistoryRequest};
 
-use crate::cli::{self, AddLayerArgs};
+use crate::cli::AddLayerArgs;
 
 /// Run `repack-host raw add-layer`.
 pub fn run(args: &AddLayerArgs) -> Result<()> {
-    let compression = match args.compress {
-        cli::Compression::Auto => CompressionChoice::Auto,
-        cli::Compression::None => CompressionChoice::Fixed(Compression::None),
-        cli::Compression::Gzip => CompressionChoice::Fixed(Compression::Gzip),
-        cli::Compression::Zstd => CompressionChoice::Fixed(Compression::Zstd),
-    };
+    let compression = args.compress.into();
     let request = AddLayerRequest {
         image: ImageRef::parse(&args.image.image)?,
         tag: args.tag.clone(),

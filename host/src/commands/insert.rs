@@ -1,13 +1,13 @@
 //! `insert`: a host file or directory into an image as a new layer.
 
 use anyhow::{Context, Result, bail};
-use repack_host::layout::{Compression, ImageRef};
+use repack_host::layout::ImageRef;
+use repack_host::repack::HistoryRequest;
 use repack_host::repack::insert::InsertRequest;
-use repack_host::repack::{CompressionChoice, HistoryRequest};
 use repack_host::unpack::parse_map;
 
 use super::{limits, repacker};
-use crate::cli::{self, GlobalArgs, InsertArgs};
+use crate::cli::{GlobalArgs, InsertArgs};
 
 /// Run `repack-host insert`.
 pub fn run(global: &GlobalArgs, args: &InsertArgs) -> Result<()> {
@@ -17,12 +17,7 @@ pub fn run(global: &GlobalArgs, args: &InsertArgs) -> Result<()> {
         (true, _) => bail!("insert --whiteout takes one argument, the TARGET to delete"),
         (false, _) => bail!("insert takes two arguments, SOURCE and TARGET"),
     };
-    let compression = match args.compress {
-        cli::Compression::Auto => CompressionChoice::Auto,
-        cli::Compression::None => CompressionChoice::Fixed(Compression::None),
-        cli::Compression::Gzip => CompressionChoice::Fixed(Compression::Gzip),
-        cli::Compression::Zstd => CompressionChoice::Fixed(Compression::Zstd),
-    };
+    let compression = args.compress.into();
     let maps = |list: &[String]| -> Result<Vec<_>> {
         list.iter()
             .map(|m| parse_map(m).map_err(anyhow::Error::msg))

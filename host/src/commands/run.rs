@@ -4,12 +4,12 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use repack_host::layout::{Compression, ImageRef};
-use repack_host::repack::{CompressionChoice, HistoryRequest, Outcome, Request};
+use repack_host::layout::ImageRef;
+use repack_host::repack::{HistoryRequest, Outcome, Request};
 use serde_json::json;
 
 use super::{limits, repacker};
-use crate::cli::{self, GlobalArgs, RepackArgs};
+use crate::cli::{GlobalArgs, RepackArgs};
 
 /// The default `created_by` of our history entries.
 pub const CREATED_BY: &str = "repack-host run";
@@ -20,12 +20,7 @@ pub fn request(args: &RepackArgs) -> Result<Request> {
         bail!("the bundle path is empty");
     }
     let image = ImageRef::parse(&args.image.image)?;
-    let compression = match args.compress {
-        cli::Compression::Auto => CompressionChoice::Auto,
-        cli::Compression::None => CompressionChoice::Fixed(Compression::None),
-        cli::Compression::Gzip => CompressionChoice::Fixed(Compression::Gzip),
-        cli::Compression::Zstd => CompressionChoice::Fixed(Compression::Zstd),
-    };
+    let compression = args.compress.into();
     let history = (!args.no_history).then(|| HistoryRequest {
         author: args.author.clone(),
         comment: args.comment.clone(),

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 
 use super::history;
 use super::image::{self, Addition, BaseImage};
-use super::{CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression};
+use super::{
+    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression, store_layer,
+};
 use crate::bundle::BundleError;
-use crate::layout::descriptor::{self, Descriptor};
+use crate::layout::descriptor::Descriptor;
 use crate::layout::{ImageRef, Layout, check_tag};
 
 /// One `raw add-layer`.
@@ -68,15 +70,7 @@ pub fn add_layer(request: &AddLayerRequest) -> Result<(Descriptor, LayerInfo), R
         }
         writer.write(buf[..n].to_vec()).map_err(bad)?;
     }
-    let blob = writer.finish()?;
-    layout.commit_layer(&blob)?;
-    let mut desc = Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
-    if blob.size != blob.uncompressed_size {
-        desc.set_annotation(
-            descriptor::UNCOMPRESSED_SIZE,
-            &blob.uncompressed_size.to_string(),
-        );
-    }
+    let layer = store_layer(&layout, writer, compression)?;
     let history = request.history.as_ref().map(|h| {
         history::entry(
             &history::created(created.as_ref(), epoch),
@@ -87,17 +81,10 @@ pub fn add_layer(request: &AddLayerRequest) -> Result<(Descriptor, LayerInfo), R
         )
     });
     let addition = Addition {
-        layer: Some((desc.clone(), blob.diff_id.to_string())),
+        layer: Some((layer.descriptor.clone(), layer.diff_id.to_string())),
         history,
     };
     let walk = image::commit(&layout, &base, &addition)?;
     layout.set_tag(&tag, &walk[0])?;
-    Ok((
-        walk.last().expect("walks are never empty").clone(),
-        LayerInfo {
-            descriptor: desc,
-            diff_id: blob.diff_id,
-            uncompressed_size: blob.uncompressed_size,
-        },
-    ))
+    Ok((walk.last().expect("walks are never empty").clone(), layer))
 }

@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 
 use super::history;
 use super::image::{self, Addition, BaseImage};
-use super::{CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression};
-use crate::bindings::{IdMapping, MapOptions, RepackOptions};
+use super::{
+    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression, store_layer,
+};
+use crate::bindings::{MapOptions, RepackOptions};
+use crate::bundle::meta::wit_mappings;
 use crate::bundle::{BundleError, IdMap};
-use crate::layout::descriptor::{self, Descriptor};
+use crate::layout::Descriptor;
 use crate::layout::{ImageRef, Layout, check_tag};
 use crate::repacker::Repacker;
 use crate::sandbox::Limits;
@@ -64,16 +67,6 @@ pub fn clean_target(target: &str) -> Result<Vec<u8>, String> {
         )),
         Some(_) => Ok(parts.join("/").into_bytes()),
     }
-}
-
-fn maps(list: &[IdMap]) -> Vec<IdMapping> {
-    list.iter()
-        .map(|m| IdMapping {
-            container_id: m.container_id,
-            host_id: m.host_id,
-            size: m.size,
-        })
-        .collect()
 }
 
 /// Put a copy of the non-directory `source` into the empty directory `dir` as `name`:
@@ -161,9 +154,9 @@ impl Repacker {
                 let (root, prefix, skip_root) = if meta.is_dir() {
                     (src.clone(), target.clone(), false)
                 } else {
-                    staging = tempfile::tempdir_in(layout.temp()?).map_err(|e| {
-                        crate::layout::LayoutError::io(layout.temp().unwrap_or(Path::new(".")))(e)
-                    })?;
+                    let temp = layout.temp()?;
+                    staging =
+                        tempfile::tempdir_in(temp).map_err(crate::layout::LayoutError::io(temp))?;
                     let (parent, base) = match target.iter().rposition(|&b| b == b'/') {
                         Some(i) => (target[..i].to_vec(), &target[i + 1..]),
                         None => (Vec::new(), &target[..]),
@@ -181,8 +174,8 @@ impl Repacker {
                     manifest: String::new(),
                     masks: Vec::new(),
                     map_options: MapOptions {
-                        uid_mappings: maps(&request.uid_maps),
-                        gid_mappings: maps(&request.gid_maps),
+                        uid_mappings: wit_mappings(&request.uid_maps),
+                        gid_mappings: wit_mappings(&request.gid_maps),
                         rootless: request.rootless,
                     },
                     clamp_mtime: epoch,
@@ -213,15 +206,7 @@ impl Repacker {
                 writer
             }
         };
-        let blob = writer.finish()?;
-        layout.commit_layer(&blob)?;
-        let mut desc = Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
-        if blob.size != blob.uncompressed_size {
-            desc.set_annotation(
-                descriptor::UNCOMPRESSED_SIZE,
-                &blob.uncompressed_size.to_string(),
-            );
-        }
+        let layer = store_layer(&layout, writer, compression)?;
         let history = request.history.as_ref().map(|h| {
             history::entry(
                 &history::created(created.as_ref(), epoch),
@@ -232,19 +217,12 @@ impl Repacker {
             )
         });
         let addition = Addition {
-            layer: Some((desc.clone(), blob.diff_id.to_string())),
+            layer: Some((layer.descriptor.clone(), layer.diff_id.to_string())),
             history,
         };
         let walk = image::commit(&layout, &base, &addition)?;
         layout.set_tag(&tag, &walk[0])?;
-        Ok((
-            walk.last().expect("walks are never empty").clone(),
-            LayerInfo {
-                descriptor: desc,
-                diff_id: blob.diff_id,
-                uncompressed_size: blob.uncompressed_size,
-            },
-        ))
+        Ok((walk.last().expect("walks are never empty").clone(), layer))
     }
 }
 

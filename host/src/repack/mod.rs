@@ -17,8 +17,9 @@ use indicatif::ProgressBar;
 
 use thiserror::Error;
 
-use crate::bindings::{IdMapping, MapOptions, MtreeHeader, RepackOptions};
-use crate::bundle::{self, Bundle, BundleError, BundleMeta, IdMap};
+use crate::bindings::{MapOptions, MtreeHeader, RepackOptions};
+use crate::bundle::meta::wit_mappings;
+use crate::bundle::{self, Bundle, BundleError, BundleMeta};
 use crate::header;
 use crate::layout::descriptor::{self, Descriptor};
 use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
@@ -125,15 +126,27 @@ pub enum RepackError {
     Refresh(BundleError),
 }
 
-fn id_maps(maps: &Option<Vec<IdMap>>) -> Vec<IdMapping> {
-    maps.iter()
-        .flatten()
-        .map(|m| IdMapping {
-            container_id: m.container_id,
-            host_id: m.host_id,
-            size: m.size,
-        })
-        .collect()
+/// Finish a layer blob, move it into the layout and describe it (with umoci's
+/// `ci.umo.uncompressed_blob_size` annotation when it is compressed).
+pub fn store_layer(
+    layout: &Layout,
+    writer: crate::layout::BlobWriter,
+    compression: Compression,
+) -> Result<LayerInfo, RepackError> {
+    let blob = writer.finish()?;
+    layout.commit_layer(&blob)?;
+    let mut descriptor = Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
+    if blob.size != blob.uncompressed_size {
+        descriptor.set_annotation(
+            descriptor::UNCOMPRESSED_SIZE,
+            &blob.uncompressed_size.to_string(),
+        );
+    }
+    Ok(LayerInfo {
+        descriptor,
+        diff_id: blob.diff_id,
+        uncompressed_size: blob.uncompressed_size,
+    })
 }
 
 /// The compression `choice` means for an image on `base`: `auto` takes the last
@@ -190,8 +203,8 @@ impl Repacker {
             manifest: manifest_text,
             masks,
             map_options: MapOptions {
-                uid_mappings: id_maps(&map.uid_mappings),
-                gid_mappings: id_maps(&map.gid_mappings),
+                uid_mappings: wit_mappings(map.uid_mappings.as_deref().unwrap_or_default()),
+                gid_mappings: wit_mappings(map.gid_mappings.as_deref().unwrap_or_default()),
                 rootless: map.rootless,
             },
             clamp_mtime: epoch,
@@ -211,21 +224,7 @@ impl Repacker {
         let writer = layout.layer_writer(compression, request.progress.clone())?;
         let (summary, writer) = self.repack_layer(&rootfs, &options, writer, limits)?;
         let layer = if summary.entries > 0 {
-            let blob = writer.finish()?;
-            layout.commit_layer(&blob)?;
-            let mut desc =
-                Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
-            if blob.size != blob.uncompressed_size {
-                desc.set_annotation(
-                    descriptor::UNCOMPRESSED_SIZE,
-                    &blob.uncompressed_size.to_string(),
-                );
-            }
-            Some(LayerInfo {
-                descriptor: desc,
-                diff_id: blob.diff_id,
-                uncompressed_size: blob.uncompressed_size,
-            })
+            Some(store_layer(&layout, writer, compression)?)
         } else {
             drop(writer);
             None

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::bindings::{IdMapping, LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
-use crate::bundle::meta::{self, MapOptions as BundleMaps};
+use crate::bindings::{LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
+use crate::bundle::meta::{self, MapOptions as BundleMaps, wit_mappings};
 use crate::bundle::{self, BundleError, BundleMeta, IdMap};
 use crate::capability::CapDir;
 use crate::header;
@@ -92,16 +92,6 @@ pub fn parse_map(text: &str) -> Result<IdMap, String> {
         }),
         _ => Err(format!("id mapping {text:?} is not container:host[:size]")),
     }
-}
-
-fn wit_maps(maps: &[IdMap]) -> Vec<IdMapping> {
-    maps.iter()
-        .map(|m| IdMapping {
-            container_id: m.container_id,
-            host_id: m.host_id,
-            size: m.size,
-        })
-        .collect()
 }
 
 fn to_host(id: u32, maps: &[IdMap]) -> Option<u32> {
@@ -257,8 +247,8 @@ impl Repacker {
         }
         let options = UnpackOptions {
             map_options: MapOptions {
-                uid_mappings: wit_maps(uid_maps),
-                gid_mappings: wit_maps(gid_maps),
+                uid_mappings: wit_mappings(uid_maps),
+                gid_mappings: wit_mappings(gid_maps),
                 rootless: request.rootless,
             },
             keep_dirlinks: request.keep_dirlinks,
