@@ -7,7 +7,7 @@ wit_bindgen::generate!({
 });
 
 use exports::repack::bundle::layer::{
-    Failure, Guest, IdMapping as WitIdMapping, LayerInfo, MtreeHeader, RepackOptions,
+    Failure, Guest, IdMapping as WitIdMapping, LayerInfo, MtreeHeader, Phase, RepackOptions,
     RepackSummary, UnpackOptions,
 };
 use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher};
@@ -116,6 +116,14 @@ impl Guest for Component {
             warnings: w.warnings,
             stat_cache: summary.stat_cache,
             cache_hits: summary.cache_hits,
+            phases: summary
+                .phases
+                .into_iter()
+                .map(|(name, nanoseconds)| Phase {
+                    name: name.to_owned(),
+                    nanoseconds,
+                })
+                .collect(),
         })
     }
 }
@@ -303,6 +311,21 @@ impl Tree for HostTree<'_> {
             .map(|e| Entry {
                 name: e.name,
                 meta: e.meta.into(),
+            })
+            .collect())
+    }
+
+    fn read_dir_xattrs(&self, path: &[u8]) -> Result<Vec<(Entry, Xattrs)>, FsError> {
+        Ok(self
+            .0
+            .read_dir_xattrs(path)?
+            .into_iter()
+            .map(|(e, xattrs)| {
+                let entry = Entry {
+                    name: e.name,
+                    meta: e.meta.into(),
+                };
+                (entry, xattrs)
             })
             .collect())
     }

@@ -11,10 +11,12 @@
 //! - [`unpack`]: applying layer archives to a rootfs.
 //! - [`statcache`]: digests of unchanged files, kept between runs.
 //! - [`tar`]: tar header blocks as Go's `archive/tar` writes them (USTAR, PAX).
+//! - [`stopwatch`]: time per phase, for the host's `--stats`.
 
 pub mod mtree;
 pub mod repack;
 pub mod statcache;
+pub mod stopwatch;
 pub mod tar;
 pub mod tree;
 pub mod unpack;

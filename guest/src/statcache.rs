@@ -15,14 +15,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
-use crate::mtree::keywords::hex;
+use crate::mtree::keywords::{hex, push_i64, push_u64};
 use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs, join};
 
-/// How much older than the walk a ctime must be for its entry to be kept: well above
-/// the kernel's coarse clock tick (at most 10 ms).
-pub const RACY_NS: i64 = 50_000_000;
+/// How much older than the walk a ctime must be for its entry to be kept: twice the
+/// kernel's coarse clock tick at its longest (10 ms, at HZ=100).
+pub const RACY_NS: i64 = 20_000_000;
 
 /// The first line of a cache file.
 const MAGIC: &str = "repack-statcache 1";
@@ -53,12 +52,17 @@ fn parse_time(text: &str) -> Option<(i64, u32)> {
 }
 
 fn parse_hex(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
     }
+    let bytes: &[u8; 64] = text.as_bytes().try_into().ok()?;
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
     }
     Some(out)
 }
@@ -74,8 +78,10 @@ impl StatCache {
         let mut digests = HashMap::new();
         for (n, line) in lines.enumerate() {
             let bad = || format!("line {}: malformed", n + 2);
-            let f: Vec<&str> = line.split(' ').collect();
-            let [ino, size, mtime, ctime, digest] = f.as_slice() else {
+            let mut f = line.split(' ');
+            let (Some(ino), Some(size), Some(mtime), Some(ctime), Some(digest), None) =
+                (f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
                 return Err(bad());
             };
             let (ms, mn) = parse_time(mtime).ok_or_else(bad)?;
@@ -145,17 +151,18 @@ impl<'a> Cached<'a> {
             if ctime_ns > now_ns.saturating_sub(RACY_NS) {
                 continue;
             }
-            let _ = writeln!(
-                out,
-                "{} {} {}.{} {}.{} {}",
-                m.ino,
-                m.size,
-                m.mtime_sec,
-                m.mtime_nsec,
-                m.ctime_sec,
-                m.ctime_nsec,
-                hex(&digest)
-            );
+            push_u64(&mut out, m.ino);
+            out.push(' ');
+            push_u64(&mut out, m.size);
+            for (sec, nsec) in [(m.mtime_sec, m.mtime_nsec), (m.ctime_sec, m.ctime_nsec)] {
+                out.push(' ');
+                push_i64(&mut out, sec);
+                out.push('.');
+                push_u64(&mut out, nsec.into());
+            }
+            out.push(' ');
+            out.push_str(&hex(&digest));
+            out.push('\n');
         }
         out
     }
@@ -170,6 +177,17 @@ impl Tree for Cached<'_> {
         let entries = self.inner.read_dir(path)?;
         let mut seen = self.seen.borrow_mut();
         for e in &entries {
+            if e.meta.kind == Kind::Regular {
+                seen.insert(join(path, &e.name), e.meta);
+            }
+        }
+        Ok(entries)
+    }
+
+    fn read_dir_xattrs(&self, path: &[u8]) -> Result<Vec<(Entry, Xattrs)>, FsError> {
+        let entries = self.inner.read_dir_xattrs(path)?;
+        let mut seen = self.seen.borrow_mut();
+        for (e, _) in &entries {
             if e.meta.kind == Kind::Regular {
                 seen.insert(join(path, &e.name), e.meta);
             }

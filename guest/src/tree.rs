@@ -100,6 +100,20 @@ pub trait Tree {
     fn metadata(&self, path: &[u8]) -> Result<Metadata, FsError>;
     /// Entries of the directory at `path` (no `.`/`..`), in any order.
     fn read_dir(&self, path: &[u8]) -> Result<Vec<Entry>, FsError>;
+    /// [`Tree::read_dir`] with the extended attributes of each regular file and
+    /// directory (other kinds get none). Trees that can list both in one go override it.
+    fn read_dir_xattrs(&self, path: &[u8]) -> Result<Vec<(Entry, Xattrs)>, FsError> {
+        self.read_dir(path)?
+            .into_iter()
+            .map(|e| {
+                let xattrs = match e.meta.kind {
+                    Kind::Regular | Kind::Directory => self.xattrs(&join(path, &e.name))?,
+                    _ => Vec::new(),
+                };
+                Ok((e, xattrs))
+            })
+            .collect()
+    }
     /// Target of the symlink at `path`.
     fn read_link(&self, path: &[u8]) -> Result<Vec<u8>, FsError>;
     /// Extended attributes of `path` in listing order.

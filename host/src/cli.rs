@@ -362,6 +362,9 @@ pub struct RepackArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print where the time went on stderr (phases, host calls, compression, memory).
+    #[arg(long)]
+    pub stats: bool,
 }
 
 /// Layer compression.

@@ -25,6 +25,7 @@ pub mod repack;
 pub mod repacker;
 pub mod runtime_config;
 pub mod sandbox;
+pub mod stats;
 pub mod unpack;
 
 pub use repacker::{JobError, MtreeRequest, Repacker};

@@ -1,6 +1,7 @@
 //! The embedding API: one [`Repacker`] per process, one call per job.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -11,6 +12,8 @@ use crate::capability::{CapDir, CapError};
 use crate::header;
 use crate::layout::{BlobReader, BlobWriter};
 use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir};
+use crate::stats::Stats;
+use repack_guest::statcache::RACY_NS;
 
 /// Why a job failed.
 #[derive(Debug, Error)]
@@ -123,19 +126,23 @@ impl Repacker {
 
     /// Compare `rootfs` with the manifest in `options`, streaming the changes as an
     /// uncompressed layer into `writer`. Returns the guest's summary and the writer
-    /// (finish it when `entries > 0`).
+    /// (finish it when `entries > 0`); the job's phases, host calls and memory are
+    /// added to `stats`.
     pub fn repack_layer(
         &self,
         rootfs: &Path,
         options: &RepackOptions,
         writer: BlobWriter,
         limits: &Limits,
+        stats: &mut Stats,
     ) -> Result<(RepackSummary, BlobWriter), JobError> {
+        let start = Instant::now();
         let dir = CapDir::open_ambient(rootfs).map_err(|source| JobError::Grant {
             path: rootfs.to_owned(),
             source,
         })?;
         let mut job = self.sandbox.job(limits)?;
+        let start = stats.lap("instantiate", start);
         let root = job.grant(dir)?;
         let sink = job.grant(writer)?;
         let sink_rep = sink.rep();
@@ -146,12 +153,24 @@ impl Repacker {
             options,
         );
         let outcome = job.finish(outcome, limits);
+        let elapsed = start.elapsed();
         let writer = job.take(Resource::<BlobWriter>::new_own(sink_rep))?;
         let summary = outcome?.map_err(|f| JobError::Guest {
             root: rootfs.to_owned(),
             path: f.path,
             message: f.message,
         })?;
+        let mut guest = Duration::ZERO;
+        for phase in &summary.phases {
+            let time = Duration::from_nanos(phase.nanoseconds);
+            stats.phase(&format!("guest: {}", phase.name), time);
+            guest += time;
+        }
+        // Entering and leaving the guest, and copying the summary out.
+        stats.phase("guest: call", elapsed.saturating_sub(guest));
+        let data = job.store.data();
+        stats.calls = data.calls();
+        stats.guest_memory = data.memory_peak();
         Ok((summary, writer))
     }
 
@@ -179,6 +198,7 @@ impl Repacker {
             message: f.message,
         };
         let mut warnings = Vec::new();
+        let layer_count = layers.len();
         for (reader, info) in layers {
             let reader = job.grant(reader)?;
             let rep = reader.rep();
@@ -192,6 +212,12 @@ impl Repacker {
             let outcome = job.finish(outcome, limits);
             job.take(Resource::<BlobReader>::new_own(rep))?;
             warnings.extend(outcome?.map_err(guest)?);
+        }
+        // The stat cache leaves out files whose ctime is within RACY_NS of the time it
+        // is taken at (a later change in the same clock tick would not show). Every file
+        // here was just written: waiting that long once lets the cache keep them all.
+        if layer_count > 0 {
+            std::thread::sleep(Duration::from_nanos(RACY_NS.unsigned_abs()));
         }
         let outcome = job.world.repack_bundle_layer().call_mtree_cached(
             &mut job.store,

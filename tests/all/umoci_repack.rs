@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use repack_guest::mtree::{ParsedEntry, parse};
+use repack_guest::mtree::{Keywords, ParsedEntry, parse};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -289,14 +289,14 @@ impl Lab {
     }
 
     /// The manifest of `bundle`'s rootfs, as `raw mtree` walks it now.
-    fn tree(&self, bundle: &str) -> Vec<ParsedEntry> {
+    fn tree(&self, bundle: &str) -> Vec<ParsedEntry<'static>> {
         let text = run_ok(
             repack_host()
                 .current_dir(self.path())
                 .args(["raw", "mtree"])
                 .arg(format!("{bundle}/rootfs")),
         );
-        parse(&text).unwrap()
+        owned(&text)
     }
 
     /// The `.mtree` file of `bundle`.
@@ -360,12 +360,21 @@ fn find<'a>(entries: &'a [Entry], name: &str) -> &'a Entry {
         .unwrap_or_else(|| panic!("{name:?} not in {:?}", names(entries)))
 }
 
+/// A manifest's entries, parsed from `text` and owning their keywords.
+fn owned(text: &str) -> Vec<ParsedEntry<'static>> {
+    parse(text)
+        .unwrap()
+        .into_iter()
+        .map(ParsedEntry::into_owned)
+        .collect()
+}
+
 fn keyed(tree: &[ParsedEntry]) -> BTreeMap<String, BTreeMap<String, String>> {
     tree.iter()
         .map(|e| {
             (
                 String::from_utf8_lossy(&e.path).into_owned(),
-                e.keywords.clone(),
+                e.keywords.to_map(),
             )
         })
         .collect()
@@ -385,7 +394,7 @@ fn assert_same_tree(ours: &[ParsedEntry], theirs: &[ParsedEntry], what: &str) {
     assert_eq!(ours.len(), theirs.len(), "{what}: duplicate paths");
 }
 
-fn keywords<'a>(tree: &'a [ParsedEntry], path: &str) -> &'a BTreeMap<String, String> {
+fn keywords<'a>(tree: &'a [ParsedEntry<'a>], path: &str) -> &'a Keywords<'a> {
     &tree
         .iter()
         .find(|e| e.path == path.as_bytes())
@@ -435,10 +444,7 @@ fn round_trip_through_umoci_unpack() {
     let check = lab.tree("check");
     // An empty xattr value cannot go into a tar header: it is gone, the rest is kept.
     let empty = keywords(&check, "xa/empty");
-    assert_eq!(
-        empty.get("xattr.user.kept").map(String::as_str),
-        Some("aw==")
-    );
+    assert_eq!(empty.get("xattr.user.kept"), Some("aw=="));
     assert!(!empty.contains_key("xattr.user.empty"), "{empty:?}");
     lab.sh("setfattr -x user.empty b/rootfs/xa/empty");
 
@@ -446,7 +452,7 @@ fn round_trip_through_umoci_unpack() {
     // links, link counts and xattrs.
     let edited = lab.tree("b");
     assert_same_tree(&edited, &check, "umoci unpack of the new image");
-    let theirs = parse(&fs::read_to_string(lab.mtree_file("check")).unwrap()).unwrap();
+    let theirs = owned(&fs::read_to_string(lab.mtree_file("check")).unwrap());
     assert_same_tree(&edited, &theirs, "umoci's manifest of its unpack");
 
     // What the comparison covers, spelled out for the trickiest objects.
@@ -487,7 +493,7 @@ fn round_trip_through_umoci_unpack() {
             assert!(!has(&check, path), "{path:?} was deleted");
         } else {
             let found = keywords(&check, path).get(keyword);
-            assert_eq!(found.map(String::as_str), Some(value), "{path:?} {keyword}");
+            assert_eq!(found, Some(value), "{path:?} {keyword}");
         }
     }
     assert!(!keywords(&check, "xa/file").contains_key("xattr.user.remove"));
@@ -942,11 +948,11 @@ fn refresh_bundle_then_stack() {
         new_mtree.file_name().unwrap().to_str().unwrap(),
         format!("sha256_{}.mtree", &r1[7..])
     );
-    let written = parse(&fs::read_to_string(&new_mtree).unwrap()).unwrap();
+    let written = owned(&fs::read_to_string(&new_mtree).unwrap());
     assert_same_tree(&lab.tree("b"), &written, "the refreshed manifest");
     // A fresh unpack of r1 and the refreshed bundle describe the same tree.
     lab.unpack("r1", "fresh");
-    let fresh = parse(&fs::read_to_string(lab.mtree_file("fresh")).unwrap()).unwrap();
+    let fresh = owned(&fs::read_to_string(lab.mtree_file("fresh")).unwrap());
     assert_same_tree(&written, &fresh, "umoci unpack of r1");
 
     // More changes stack on r1: the next layer holds only them.

@@ -55,30 +55,73 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// All keywords of the object at `path` with metadata `meta`, each as `key=value`, in
-/// [`KEYWORDS`] order (one `xattr.<name>=<base64>` per extended attribute). Keywords that
-/// do not apply to the object's type are left out.
-pub fn keywords(tree: &dyn Tree, path: &[u8], meta: &Metadata) -> Result<Vec<String>, FsError> {
+/// Append the decimal digits of `n` (what `format!("{n}")` gives, without the
+/// formatting machinery: a walk formats half a million numbers).
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// [`push_u64`] for signed numbers.
+pub fn push_i64(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// `key` followed by the digits of `n`.
+fn numeric(key: &str, n: u64) -> String {
+    let mut kv = String::with_capacity(key.len() + 20);
+    kv.push_str(key);
+    push_u64(&mut kv, n);
+    kv
+}
+
+/// All keywords of the object at `path` with metadata `meta` and extended attributes
+/// `xattrs`, each as `key=value`, in [`KEYWORDS`] order (one `xattr.<name>=<base64>` per
+/// attribute). Keywords that do not apply to the object's type are left out.
+pub fn keywords(
+    tree: &dyn Tree,
+    path: &[u8],
+    meta: &Metadata,
+    xattrs: &[(Vec<u8>, Vec<u8>)],
+) -> Result<Vec<String>, FsError> {
     let mut out = Vec::with_capacity(10);
-    out.push(format!("size={}", meta.size));
-    out.push(format!("type={}", type_name(meta.kind)));
-    out.push(format!("uid={}", meta.uid));
-    out.push(format!("gid={}", meta.gid));
-    out.push(format!("mode={}", mode_value(meta.mode)));
+    out.push(numeric("size=", meta.size));
+    out.push(["type=", type_name(meta.kind)].concat());
+    out.push(numeric("uid=", meta.uid.into()));
+    out.push(numeric("gid=", meta.gid.into()));
+    out.push(["mode=", &mode_value(meta.mode)].concat());
     if meta.kind == Kind::Symlink {
         let mut kv = String::from("link=");
         vis::encode_into(&tree.read_link(path)?, &mut kv);
         out.push(kv);
     }
-    out.push(format!("nlink={}", meta.nlink));
-    out.push(format!("tar_time={}.000000000", meta.mtime_sec));
+    out.push(numeric("nlink=", meta.nlink));
+    let mut tar_time = String::with_capacity(40);
+    tar_time.push_str("tar_time=");
+    push_i64(&mut tar_time, meta.mtime_sec);
+    tar_time.push_str(".000000000");
+    out.push(tar_time);
     if meta.kind == Kind::Regular {
-        out.push(format!("sha256digest={}", hex(&tree.digest(path)?)));
+        out.push(["sha256digest=", &hex(&tree.digest(path)?)].concat());
     }
     if matches!(meta.kind, Kind::Regular | Kind::Directory) {
-        for (name, value) in tree.xattrs(path)? {
+        for (name, value) in xattrs {
             let mut kv = String::from("xattr.");
-            vis::encode_into(&name, &mut kv);
+            vis::encode_into(name, &mut kv);
             kv.push('=');
             kv.push_str(&BASE64.encode(value));
             out.push(kv);
@@ -91,6 +134,20 @@ pub fn keywords(tree: &dyn Tree, path: &[u8], meta: &Metadata) -> Result<Vec<Str
 mod tests {
     use super::*;
     use crate::tree::mem::{MemTree, meta};
+
+    #[test]
+    fn numbers_print_as_format_does() {
+        for n in [0u64, 7, 10, 99, 1_000_000_007, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        for n in [0i64, -1, 42, -1_234_567_890, i64::MIN, i64::MAX] {
+            let mut out = String::from("x");
+            push_i64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
 
     #[test]
     fn mode_is_printed_like_c_alternate_octal() {
@@ -108,7 +165,7 @@ mod tests {
             .xattrs
             .push((b"user.a".to_vec(), b"b".to_vec()));
         let m = tree.metadata(b"sh").unwrap();
-        let kws = keywords(&tree, b"sh", &m).unwrap();
+        let kws = keywords(&tree, b"sh", &m, &tree.xattrs(b"sh").unwrap()).unwrap();
         assert_eq!(
             kws,
             [
@@ -132,7 +189,7 @@ mod tests {
             .push((b"user.with space".to_vec(), b"v".to_vec()));
         node.xattrs.push((b"security.capability".to_vec(), vec![]));
         let m = tree.metadata(b"f").unwrap();
-        let kws = keywords(&tree, b"f", &m).unwrap();
+        let kws = keywords(&tree, b"f", &m, &tree.xattrs(b"f").unwrap()).unwrap();
         assert_eq!(kws[4], "mode=04755");
         assert_eq!(kws[7], format!("sha256digest=0102{}", "0".repeat(60)));
         assert_eq!(kws[8], "xattr.user.with\\040space=dg==");
@@ -146,7 +203,7 @@ mod tests {
             .xattrs
             .push((b"user.a".to_vec(), b"b".to_vec()));
         let m = tree.metadata(b"null").unwrap();
-        let kws = keywords(&tree, b"null", &m).unwrap();
+        let kws = keywords(&tree, b"null", &m, &tree.xattrs(b"null").unwrap()).unwrap();
         assert_eq!(kws.len(), 7);
         assert_eq!(kws[1], "type=char");
     }

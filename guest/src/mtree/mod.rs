@@ -13,7 +13,7 @@ pub mod walk;
 pub mod write;
 
 pub use keywords::KEYWORDS;
-pub use parse::{ParseError, ParsedEntry, parse};
+pub use parse::{Keywords, ParseError, ParsedEntry, parse};
 pub use walk::{Event, WalkError, walk};
 pub use write::{Header, Writer};
 

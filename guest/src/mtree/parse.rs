@@ -1,20 +1,113 @@
 //! Reading manifests back: go-mtree's parsing rules, with clear errors on corrupt input.
+//!
+//! Keyword names and values borrow from the manifest text (a manifest of 50,000 entries
+//! holds half a million of them); only lines joined by a continuation own theirs.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use thiserror::Error;
 
 use super::vis;
 
+/// An entry's keywords: unique names with their values, as written. Two sets are equal
+/// when they hold the same names with the same values, in whatever order.
+#[derive(Debug, Clone, Default)]
+pub struct Keywords<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl PartialEq for Keywords<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl Eq for Keywords<'_> {}
+
+impl<'a> Keywords<'a> {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+    }
+
+    /// Whether `key` is there.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// How many keywords.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Names and values, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The names.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| &**k)
+    }
+
+    /// The same keywords, owning their text.
+    pub fn into_owned(self) -> Keywords<'static> {
+        Keywords(
+            self.0
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+                .collect(),
+        )
+    }
+
+    /// The keywords as a sorted map.
+    pub fn to_map(&self) -> std::collections::BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Keep only the keywords whose name passes `keep`.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|(k, _)| keep(k));
+    }
+
+    /// Set `key` to `value`, replacing an earlier value.
+    fn insert(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// Remove `key`.
+    fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+}
+
 /// One entry of a parsed manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedEntry {
+pub struct ParsedEntry<'a> {
     /// Path relative to the root, lexically cleaned: `.` for the root, then `etc`,
     /// `etc/passwd` (raw bytes, decoded from `vis`).
     pub path: Vec<u8>,
     /// The entry's effective keywords: the `/set` in force merged with its own (its own
     /// win). Values are as written (`link` stays `vis`-encoded).
-    pub keywords: BTreeMap<String, String>,
+    pub keywords: Keywords<'a>,
+}
+
+impl ParsedEntry<'_> {
+    /// The same entry, owning its text.
+    pub fn into_owned(self) -> ParsedEntry<'static> {
+        ParsedEntry {
+            path: self.path,
+            keywords: self.keywords.into_owned(),
+        }
+    }
 }
 
 /// A manifest that does not parse.
@@ -25,6 +118,21 @@ pub struct ParseError {
     pub line: usize,
     /// What is wrong with it.
     pub cause: String,
+}
+
+/// A token of `line`: borrowed from the manifest when `line` is, else owned.
+fn token<'a>(line: &Cow<'a, str>, t: &str) -> Cow<'a, str> {
+    if let Cow::Borrowed(whole) = line {
+        // `t` is usually a slice of `whole`: borrow the same bytes for the manifest's
+        // lifetime (anything else, such as a bare keyword's empty value, is copied).
+        let start = (t.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+        if let Some(same) = whole.get(start..start.wrapping_add(t.len()))
+            && same.as_ptr() == t.as_ptr()
+        {
+            return Cow::Borrowed(same);
+        }
+    }
+    Cow::Owned(t.to_owned())
 }
 
 /// Parse manifest text into its entries, in file order.
@@ -39,11 +147,11 @@ pub struct ParseError {
 /// A manifest written by umoci for a directory whose name holds a newline has the
 /// directory's `# path` comment broken over several lines; keyword-less lines straight
 /// after a comment are taken as the rest of that comment.
-pub fn parse(text: &str) -> Result<Vec<ParsedEntry>, ParseError> {
+pub fn parse(text: &str) -> Result<Vec<ParsedEntry<'_>>, ParseError> {
     let mut entries = Vec::new();
-    let mut set: BTreeMap<String, String> = BTreeMap::new();
-    // Current directory as cleaned path components; `None` before the root entry.
-    let mut dirs: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut set = Keywords::default();
+    // The current directories' cleaned paths (the root's is empty).
+    let mut dirs: Vec<Vec<u8>> = Vec::new();
     let mut after_comment = false;
     let mut pending = String::new();
     let mut pending_start = 0;
@@ -60,20 +168,18 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry>, ParseError> {
             pending.push_str(&raw[..raw.len() - 1]);
             continue;
         }
-        let joined;
-        let line = if pending.is_empty() {
-            raw
+        let line: Cow<'_, str> = if pending.is_empty() {
+            Cow::Borrowed(raw)
         } else {
             pending.push_str(raw);
-            joined = std::mem::take(&mut pending);
-            &joined
+            Cow::Owned(std::mem::take(&mut pending))
         };
         let fail = |cause: String| ParseError {
             line: pending_start,
             cause,
         };
-        let line = line.trim_start_matches([' ', '\t']);
-        let mut tokens = line.split([' ', '\t']).filter(|t| !t.is_empty());
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        let mut tokens = trimmed.split([' ', '\t']).filter(|t| !t.is_empty());
         let Some(first) = tokens.next() else {
             continue;
         };
@@ -83,17 +189,17 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry>, ParseError> {
         }
         match first {
             "/set" => {
-                for token in tokens {
-                    let (key, value) = keyword(token).map_err(fail)?;
-                    set.insert(key, value);
+                for t in tokens {
+                    let (key, value) = keyword(t).map_err(fail)?;
+                    set.insert(token(&line, key), token(&line, value));
                 }
             }
             "/unset" => {
-                for token in tokens {
-                    if token == "all" {
-                        set.clear();
+                for t in tokens {
+                    if t == "all" {
+                        set = Keywords::default();
                     } else {
-                        set.remove(token.split('=').next().unwrap_or(token));
+                        set.remove(t.split('=').next().unwrap_or(t));
                     }
                 }
             }
@@ -104,25 +210,30 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry>, ParseError> {
                 return Err(fail(format!("unknown special command {first:?}")));
             }
             _ => {
-                let own = tokens.map(keyword).collect::<Result<BTreeMap<_, _>, _>>();
-                let own = own.map_err(fail)?;
+                let mut own = Keywords::default();
+                for t in tokens {
+                    let (key, value) = keyword(t).map_err(fail)?;
+                    own.insert(token(&line, key), token(&line, value));
+                }
                 if own.is_empty() && after_comment && !first.contains('/') {
                     continue; // the tail of a comment broken by a newline in a name
                 }
                 let name = vis::decode(first).map_err(|e| fail(e.to_string()))?;
-                let parent = if name.contains(&b'/') {
-                    &[][..]
-                } else {
-                    dirs.last().map_or(&[][..], |d| &d[..])
+                let relative = !name.contains(&b'/');
+                let parent = match dirs.last() {
+                    Some(dir) if relative => &dir[..],
+                    _ => &[][..],
                 };
-                let components = clean(parent, &name);
-                if !name.contains(&b'/') && own.get("type").is_some_and(|t| t == "dir") {
-                    dirs.push(components.clone());
+                let path = clean(parent, &name);
+                if relative && own.get("type") == Some("dir") {
+                    dirs.push(path.clone());
                 }
                 let mut keywords = set.clone();
-                keywords.extend(own);
+                for (key, value) in own.0 {
+                    keywords.insert(key, value);
+                }
                 entries.push(ParsedEntry {
-                    path: render(&components),
+                    path: if path.is_empty() { b".".to_vec() } else { path },
                     keywords,
                 });
             }
@@ -138,42 +249,50 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry>, ParseError> {
     Ok(entries)
 }
 
-/// Whether a line ends in a backslash that is not itself escaped.
+/// Whether a line ends in an odd number of backslashes (a continuation).
 fn ends_with_continuation(line: &str) -> bool {
     line.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1
 }
 
-/// Split `key=value`; a bare keyword has an empty value.
-fn keyword(token: &str) -> Result<(String, String), String> {
+/// Split `key=value`; a bare `key` has an empty value.
+fn keyword(token: &str) -> Result<(&str, &str), String> {
     let (key, value) = token.split_once('=').unwrap_or((token, ""));
     if key.is_empty() {
         return Err(format!("keyword without a name in {token:?}"));
     }
-    Ok((key.to_owned(), value.to_owned()))
+    Ok((key, value))
 }
 
-/// Lexically clean `name` below `parent`: drop empty and `.` components, resolve `..`
-/// without ever climbing above the root.
-fn clean(parent: &[Vec<u8>], name: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = parent.to_vec();
+/// `name` resolved against the cleaned path `parent`, lexically: empty and `.`
+/// components vanish and `..` removes one (never going above the root). The root is the
+/// empty path.
+fn clean(parent: &[u8], name: &[u8]) -> Vec<u8> {
+    let simple = !name.contains(&b'/') && !matches!(name, b"" | b"." | b"..");
+    let mut out = Vec::with_capacity(parent.len() + name.len() + 1);
+    out.extend_from_slice(parent);
+    if simple {
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        out.extend_from_slice(name);
+        return out;
+    }
     for part in name.split(|&b| b == b'/') {
         match part {
             b"" | b"." => {}
             b".." => {
-                out.pop();
+                let keep = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                out.truncate(keep);
             }
-            _ => out.push(part.to_vec()),
+            _ => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(part);
+            }
         }
     }
     out
-}
-
-/// Join cleaned components into a path (`.` for the root).
-fn render(components: &[Vec<u8>]) -> Vec<u8> {
-    if components.is_empty() {
-        return b".".to_vec();
-    }
-    components.join(&b'/')
 }
 
 #[cfg(test)]
@@ -215,12 +334,12 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
             [".", "motd file", "bin", "bin/ash", "home"]
         );
         let ash = &entries[3].keywords;
-        assert_eq!(ash["type"], "file");
-        assert_eq!(ash["mode"], "0755", "own keyword wins over /set");
-        assert_eq!(ash["uid"], "0");
-        assert_eq!(ash["xattr.user.note"], "aGVsbG8=");
-        assert_eq!(entries[4].keywords["uid"], "1000");
-        assert_eq!(entries[4].keywords["type"], "dir");
+        assert_eq!(ash.get("type"), Some("file"));
+        assert_eq!(ash.get("mode"), Some("0755"), "own keyword wins over /set");
+        assert_eq!(ash.get("uid"), Some("0"));
+        assert_eq!(ash.get("xattr.user.note"), Some("aGVsbG8="));
+        assert_eq!(entries[4].keywords.get("uid"), Some("1000"));
+        assert_eq!(entries[4].keywords.get("type"), Some("dir"));
     }
 
     #[test]
@@ -231,12 +350,32 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
     }
 
     #[test]
+    fn bare_keywords_have_empty_values() {
+        let entries = parse(". type=dir\n    f nlink  mode=0644\n    g\tsize \\\n  uid\n").unwrap();
+        assert_eq!(entries[1].keywords.get("nlink"), Some(""));
+        assert_eq!(entries[1].keywords.get("mode"), Some("0644"));
+        assert_eq!(entries[2].keywords.get("size"), Some(""));
+        assert_eq!(entries[2].keywords.get("uid"), Some(""));
+        assert!(parse("garbage line = %%\n").is_err());
+    }
+
+    #[test]
+    fn keyword_sets_compare_by_content_not_order() {
+        let a = &parse(". type=dir mode=0755 uid=0\n").unwrap()[0].keywords;
+        let b = &parse("/set uid=0\n. mode=0755 type=dir\n").unwrap()[0].keywords;
+        let c = &parse(". type=dir mode=0700 uid=0\n").unwrap()[0].keywords;
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.to_map(), b.clone().into_owned().to_map());
+    }
+
+    #[test]
     fn continuation_lines_join() {
         let text = ". type=dir\n    a size=1 \\\n   mode=0600\n    b\\\\ size=2\n";
         let entries = parse(text).unwrap();
         assert_eq!(paths(&entries), [".", "a", "b\\"]);
-        assert_eq!(entries[1].keywords["mode"], "0600");
-        assert_eq!(entries[2].keywords["size"], "2");
+        assert_eq!(entries[1].keywords.get("mode"), Some("0600"));
+        assert_eq!(entries[2].keywords.get("size"), Some("2"));
     }
 
     #[test]
@@ -244,7 +383,7 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
         let text = "/set uid=0 gid=0\n/unset uid\n. type=dir\n/unset all\n    f size=1\n";
         let entries = parse(text).unwrap();
         assert!(!entries[0].keywords.contains_key("uid"));
-        assert_eq!(entries[0].keywords["gid"], "0");
+        assert_eq!(entries[0].keywords.get("gid"), Some("0"));
         assert_eq!(entries[1].keywords.len(), 1);
     }
 

@@ -118,7 +118,10 @@ fn parse_reads_back_what_the_walk_saw() {
         parse(&manifest(&tree, &header()).unwrap())
             .unwrap()
             .into_iter()
-            .map(|e| (e.path, e.keywords))
+            .map(|e| {
+                let keywords = e.keywords.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
+                (e.path, keywords.collect())
+            })
             .collect();
     assert_eq!(parsed.len(), 12);
     // Every entry reads back with exactly the keywords the walk computed: what the writer

@@ -9,7 +9,7 @@ use std::fmt;
 
 use super::keywords::keywords;
 use super::vis;
-use crate::tree::{Entry, FsError, Kind, Metadata, Tree, join};
+use crate::tree::{Entry, FsError, Kind, Metadata, Tree, Xattrs, join};
 
 /// One step of the walk.
 #[derive(Debug)]
@@ -73,7 +73,7 @@ fn at(path: &[u8]) -> impl FnOnce(FsError) -> WalkError + '_ {
 /// A directory whose subdirectories are still to be visited.
 struct Frame {
     path: Vec<u8>,
-    subdirs: std::vec::IntoIter<Entry>,
+    subdirs: std::vec::IntoIter<(Entry, Xattrs)>,
 }
 
 /// Walk `tree`, calling `visit` for every step in manifest order.
@@ -85,7 +85,8 @@ where
     if root_meta.kind != Kind::Directory {
         return Err(at(b"")(FsError::Io("the root is not a directory".into())).into());
     }
-    let root_kws = keywords(tree, b"", &root_meta).map_err(at(b""))?;
+    let root_xattrs = tree.xattrs(b"").map_err(at(b""))?;
+    let root_kws = keywords(tree, b"", &root_meta, &root_xattrs).map_err(at(b""))?;
     visit(Event::Dir {
         path: b"",
         name: b".",
@@ -94,13 +95,13 @@ where
     })?;
     let mut stack = vec![enter(tree, Vec::new(), visit)?];
     while let Some(frame) = stack.last_mut() {
-        let Some(dir) = frame.subdirs.next() else {
+        let Some((dir, xattrs)) = frame.subdirs.next() else {
             stack.pop();
             visit(Event::Up)?;
             continue;
         };
         let path = join(&frame.path, &dir.name);
-        let kws = keywords(tree, &path, &dir.meta).map_err(at(&path))?;
+        let kws = keywords(tree, &path, &dir.meta, &xattrs).map_err(at(&path))?;
         visit(Event::Dir {
             path: &path,
             name: &dir.name,
@@ -121,14 +122,14 @@ fn enter<E>(
 where
     E: From<WalkError>,
 {
-    let mut entries = tree.read_dir(&path).map_err(at(&path))?;
-    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let (subdirs, objects): (Vec<Entry>, Vec<Entry>) = entries
+    let mut entries = tree.read_dir_xattrs(&path).map_err(at(&path))?;
+    entries.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
+    let (subdirs, objects): (Vec<_>, Vec<_>) = entries
         .into_iter()
-        .partition(|e| e.meta.kind == Kind::Directory);
-    for object in &objects {
+        .partition(|e| e.0.meta.kind == Kind::Directory);
+    for (object, xattrs) in &objects {
         let child = join(&path, &object.name);
-        let kws = keywords(tree, &child, &object.meta).map_err(at(&child))?;
+        let kws = keywords(tree, &child, &object.meta, xattrs).map_err(at(&child))?;
         visit(Event::Object {
             path: &child,
             name: &object.name,

@@ -1,8 +1,8 @@
 //! Comparing a walk of the tree with the bundle's manifest under umoci's keywords.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use crate::mtree::{Event, KEYWORDS, ParsedEntry};
+use crate::mtree::{Event, KEYWORDS, Keywords, ParsedEntry};
 use crate::tree::{Kind, Metadata};
 
 /// How an object changed since the manifest was written.
@@ -31,15 +31,15 @@ pub struct Delta {
 
 /// A manifest entry and whether the walk met its path.
 #[derive(Debug)]
-struct Recorded {
-    keywords: BTreeMap<String, String>,
+struct Recorded<'a> {
+    keywords: Keywords<'a>,
     seen: bool,
 }
 
 /// Collects deltas from walk events.
 #[derive(Debug)]
-pub struct Differ {
-    recorded: HashMap<Vec<u8>, Recorded>,
+pub struct Differ<'a> {
+    recorded: HashMap<Vec<u8>, Recorded<'a>>,
     deltas: Vec<Delta>,
 }
 
@@ -66,17 +66,14 @@ fn same_value(key: &str, a: &str, b: &str) -> bool {
     }
 }
 
-impl Differ {
+impl<'a> Differ<'a> {
     /// A differ against the entries of a parsed manifest (a later duplicate wins).
-    pub fn new(entries: Vec<ParsedEntry>) -> Self {
+    pub fn new(entries: Vec<ParsedEntry<'a>>) -> Self {
         let recorded = entries
             .into_iter()
             .map(|e| {
-                let keywords = e
-                    .keywords
-                    .into_iter()
-                    .filter(|(k, _)| compared(k))
-                    .collect();
+                let mut keywords = e.keywords;
+                keywords.retain(compared);
                 (
                     e.path,
                     Recorded {
@@ -117,7 +114,7 @@ impl Differ {
                 if Self::unchanged(&old.keywords, keywords) {
                     return;
                 }
-                let was_dir = old.keywords.get("type").is_some_and(|t| t == "dir");
+                let was_dir = old.keywords.get("type") == Some("dir");
                 (DeltaKind::Modified, was_dir && meta.kind != Kind::Directory)
             }
         };
@@ -129,7 +126,7 @@ impl Differ {
         });
     }
 
-    fn unchanged(old: &BTreeMap<String, String>, new: &[String]) -> bool {
+    fn unchanged(old: &Keywords<'_>, new: &[String]) -> bool {
         let mut count = 0;
         for kv in new {
             let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
@@ -153,7 +150,7 @@ impl Differ {
                     path,
                     kind: DeltaKind::Deleted,
                     meta: None,
-                    was_directory: r.keywords.get("type").is_some_and(|t| t == "dir"),
+                    was_directory: r.keywords.get("type") == Some("dir"),
                 }),
         );
         deltas

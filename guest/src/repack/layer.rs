@@ -18,7 +18,7 @@ const SKIPPED_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 
 /// How much file data one host read asks for.
-const READ_CHUNK: u32 = 1 << 20;
+const READ_CHUNK: u32 = 64 << 10;
 
 /// Settings of one layer.
 #[derive(Debug, Clone, Default)]

@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use crate::mtree::{self, Header, ParseError, WalkError, Writer};
 use crate::statcache::{Cached, StatCache};
+use crate::stopwatch::{Lap, Stopwatch};
 use crate::tree::{FsError, Tree};
 
 pub use diff::{Delta, DeltaKind};
@@ -52,6 +53,8 @@ pub struct Summary {
     pub stat_cache: String,
     /// Digests taken from the old stat cache.
     pub cache_hits: u64,
+    /// Time spent in each phase: `parse`, `walk`, `tar`, `cache`.
+    pub phases: Vec<Lap>,
 }
 
 /// Why a repack failed.
@@ -130,6 +133,7 @@ pub fn repack<S: Sink>(
     options: &Options,
     sink: S,
 ) -> Result<(S, Summary), RepackError> {
+    let mut watch = Stopwatch::new();
     let recorded = mtree::parse(&options.manifest)?;
     let mut differ = diff::Differ::new(recorded);
     let mut writer = options.refresh.as_ref().map(Writer::new);
@@ -141,6 +145,7 @@ pub fn repack<S: Sink>(
         .unwrap_or_default();
     let cached = Cached::new(tree, &cache);
     let tree: &dyn Tree = &cached;
+    watch.lap("parse");
     mtree::walk::<RepackError>(tree, &mut |event| {
         if let Some(w) = writer.as_mut() {
             w.event(&event);
@@ -148,16 +153,22 @@ pub fn repack<S: Sink>(
         differ.event(&event);
         Ok(())
     })?;
+    let manifest = writer.map(Writer::finish);
+    watch.lap("walk");
     let deltas = filter::apply(differ.finish(), &options.masks);
     let (sink, written) = layer::write(tree, deltas, &options.layer, sink)?;
+    watch.lap("tar");
     let cache_hits = cached.hits();
+    let stat_cache = cached.finish(options.now);
+    watch.lap("cache");
     Ok((
         sink,
         Summary {
             written,
-            manifest: writer.map(Writer::finish),
-            stat_cache: cached.finish(options.now),
+            manifest,
+            stat_cache,
             cache_hits,
+            phases: watch.laps(),
         },
     ))
 }

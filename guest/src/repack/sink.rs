@@ -17,7 +17,7 @@ impl Sink for Vec<u8> {
 }
 
 /// Bytes gathered before one host call.
-pub const CHUNK: usize = 1 << 20;
+pub const CHUNK: usize = 64 << 10;
 
 /// A [`Sink`] wrapper that batches small writes into [`CHUNK`]-sized calls.
 #[derive(Debug)]

@@ -12,6 +12,7 @@ mod meta;
 mod path;
 mod write;
 mod xattr;
+mod xattrat;
 
 /// The contract's types: what the host reports is exactly what the guest receives.
 pub use crate::bindings::fs::{Entry, Kind, Metadata};
@@ -137,6 +138,28 @@ impl CapDir {
                 name: name.as_bytes().to_vec(),
                 meta: meta::from_cap(&meta),
             });
+        }
+        Ok(out)
+    }
+
+    /// [`CapDir::read_dir`] with the extended attributes of each regular file and
+    /// directory (other kinds get none).
+    pub fn read_dir_xattrs(&self, path: &[u8]) -> Result<Vec<(Entry, xattr::Xattrs)>, CapError> {
+        let dir = self.open_dir(&path::components(path)?)?;
+        let mut out = Vec::new();
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let meta = meta::from_cap(&dir.symlink_metadata(&name)?);
+            let xattrs = match meta.kind {
+                Kind::Regular | Kind::Directory => xattr::list_at(&dir, &name)?,
+                _ => Vec::new(),
+            };
+            let entry = Entry {
+                name: name.as_bytes().to_vec(),
+                meta,
+            };
+            out.push((entry, xattrs));
         }
         Ok(out)
     }

@@ -6,20 +6,34 @@
 //! The granted root itself is `/proc/self/fd/<root>/.`: cap-std opens directories with
 //! `O_PATH`, and such descriptors do not take the `f*xattr` calls.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use cap_std::fs::Dir;
 use rustix::io::Errno;
 
-use super::CapError;
+use super::{CapError, xattrat};
 
 /// Attribute names and values, in listing order.
 pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Attributes of `name` inside the opened directory `parent`, not following `name`.
 pub fn list_at(parent: &Dir, name: &OsStr) -> Result<Xattrs, CapError> {
+    if xattrat::supported() {
+        let name = CString::new(name.as_bytes()).map_err(|_| CapError::NotFound)?;
+        let dir = parent.as_fd();
+        let listed = collect(
+            |buf| xattrat::list(dir, &name, buf),
+            |attr, buf| {
+                let attr = CString::new(attr.as_bytes()).map_err(|_| Errno::INVAL)?;
+                xattrat::get(dir, &name, &attr, buf)
+            },
+        );
+        if xattrat::supported() {
+            return listed;
+        }
+    }
     let mut path = format!("/proc/self/fd/{}/", parent.as_fd().as_raw_fd()).into_bytes();
     path.extend_from_slice(name.as_bytes());
     let path = OsStr::from_bytes(&path);
@@ -34,11 +48,18 @@ pub fn list_at(parent: &Dir, name: &OsStr) -> Result<Xattrs, CapError> {
 const XATTR_MAX: usize = 64 * 1024;
 
 /// List names with `list`, then read each value with `get`. A filesystem without xattr
-/// support has none; an attribute removed between the two calls is skipped.
+/// support has none; an attribute removed between the two calls is skipped. The first
+/// call only asks for the list's size: most objects have no attributes, and then that
+/// one call is all it takes.
 fn collect(
     list: impl Fn(&mut [u8]) -> Result<usize, Errno>,
     get: impl Fn(&OsStr, &mut [u8]) -> Result<usize, Errno>,
 ) -> Result<Xattrs, CapError> {
+    match list(&mut []) {
+        Ok(0) | Err(Errno::NOTSUP) => return Ok(Vec::new()),
+        Ok(_) => {}
+        Err(e) => return Err(e.into()),
+    }
     let mut buf = vec![0u8; XATTR_MAX];
     let names = match list(&mut buf) {
         Ok(n) => buf[..n].to_vec(),

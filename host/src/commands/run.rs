@@ -59,9 +59,11 @@ fn progress() -> Option<ProgressBar> {
 
 /// Run `repack-host run`.
 pub fn run(global: &GlobalArgs, args: &RepackArgs) -> Result<()> {
+    let start = std::time::Instant::now();
     let mut request = request(args)?;
     request.progress = progress();
     let engine = repacker(global)?;
+    let loaded = start.elapsed();
     let outcome = engine.repack(&request, &limits(global));
     if let Some(bar) = &request.progress {
         bar.finish_and_clear();
@@ -71,6 +73,13 @@ pub fn run(global: &GlobalArgs, args: &RepackArgs) -> Result<()> {
         tracing::warn!("{warning}");
     }
     print(&outcome, args.json);
+    if args.stats {
+        let mut stats = outcome.stats.clone();
+        stats
+            .phases
+            .insert(0, ("engine and component".into(), loaded));
+        eprintln!("{stats}");
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use crate::layout::Descriptor;
 use crate::layout::{ImageRef, Layout, check_tag};
 use crate::repacker::Repacker;
 use crate::sandbox::Limits;
+use crate::stats::Stats;
 
 /// One `insert`.
 #[derive(Debug, Clone)]
@@ -186,7 +187,8 @@ impl Repacker {
                     opaque: request.opaque,
                     now: 0,
                 };
-                let (_, writer) = self.repack_layer(&root, &options, writer, limits)?;
+                let (_, writer) =
+                    self.repack_layer(&root, &options, writer, limits, &mut Stats::default())?;
                 writer
             }
             _ => {

@@ -12,6 +12,7 @@ pub mod image;
 pub mod insert;
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use indicatif::ProgressBar;
 
@@ -25,6 +26,7 @@ use crate::layout::descriptor::{self, Descriptor};
 use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
 use crate::repacker::{JobError, Repacker};
 use crate::sandbox::Limits;
+use crate::stats::Stats;
 
 use image::{Addition, BaseImage};
 
@@ -83,6 +85,8 @@ pub struct LayerInfo {
     pub diff_id: Digest,
     /// Uncompressed size.
     pub uncompressed_size: u64,
+    /// Time spent compressing it (see [`crate::layout::WrittenBlob::compress_time`]).
+    pub compress_time: std::time::Duration,
 }
 
 /// What a repack did.
@@ -102,6 +106,8 @@ pub struct Outcome {
     pub layer: Option<LayerInfo>,
     /// Things skipped on purpose.
     pub warnings: Vec<String>,
+    /// Where the time went.
+    pub stats: Stats,
 }
 
 /// Why a repack failed. Nothing in the layout's `index.json` has changed when one is
@@ -146,6 +152,7 @@ pub fn store_layer(
         descriptor,
         diff_id: blob.diff_id,
         uncompressed_size: blob.uncompressed_size,
+        compress_time: blob.compress_time,
     })
 }
 
@@ -170,6 +177,8 @@ pub fn auto_compression(choice: CompressionChoice, base: &BaseImage) -> Compress
 impl Repacker {
     /// Repack a bundle (see the module documentation).
     pub fn repack(&self, request: &Request, limits: &Limits) -> Result<Outcome, RepackError> {
+        let start = Instant::now();
+        let mut stats = Stats::default();
         // Everything that can be checked is checked before anything is written.
         let epoch = history::source_date_epoch(request.source_date_epoch.as_deref())
             .map_err(RepackError::Invalid)?;
@@ -222,13 +231,17 @@ impl Repacker {
         };
 
         let writer = layout.layer_writer(compression, request.progress.clone())?;
-        let (summary, writer) = self.repack_layer(&rootfs, &options, writer, limits)?;
+        stats.lap("open", start);
+        let (summary, writer) = self.repack_layer(&rootfs, &options, writer, limits, &mut stats)?;
+        let start = Instant::now();
         let layer = if summary.entries > 0 {
             Some(store_layer(&layout, writer, compression)?)
         } else {
             drop(writer);
             None
         };
+        let start = stats.lap("layer blob", start);
+        stats.compress = layer.as_ref().map(|l| l.compress_time).unwrap_or_default();
 
         let history = request.history.as_ref().map(|h| {
             history::entry(
@@ -251,6 +264,7 @@ impl Repacker {
         let walk = image::commit(&layout, &base, &addition)?;
         let root = walk[0].clone();
         layout.set_tag(&request.image.tag, &root)?;
+        let start = stats.lap("commit", start);
 
         if let Some(text) = &summary.manifest {
             refresh(&bundle, &walk, &request.image.tag, text).map_err(RepackError::Refresh)?;
@@ -261,6 +275,7 @@ impl Repacker {
             tracing::debug!("stat cache not saved: {e}");
         }
         tracing::debug!("stat cache: {} digests reused", summary.cache_hits);
+        stats.lap("bundle", start);
         Ok(Outcome {
             root,
             manifest: walk.last().expect("walks are never empty").clone(),
@@ -269,6 +284,7 @@ impl Repacker {
             deleted: summary.deleted,
             layer,
             warnings: summary.warnings,
+            stats,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The `repack:bundle/fs` imports, served from capability handles in the job's table.
 
 use std::io::{Read, Write};
+use std::time::Instant;
 
 use cap_std::fs::File;
 use wasmtime::component::Resource;
@@ -10,11 +11,15 @@ use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
 use crate::capability::{CapDir, CapError, FileWriter};
 use crate::layout::{BlobReader, BlobWriter};
+use crate::stats::CallKind::{self, Hash, Read as Reading, Walk, Write as Writing};
 
 /// The most bytes one `file.read` call hands out.
 pub const MAX_READ: u32 = 4 << 20;
 
 type Wit<T> = wasmtime::Result<Result<T, Error>>;
+
+/// A directory entry with its extended attributes.
+type Listed = (Entry, Vec<(Vec<u8>, Vec<u8>)>);
 
 impl From<CapError> for Error {
     fn from(e: CapError) -> Self {
@@ -29,14 +34,19 @@ impl From<CapError> for Error {
 }
 
 impl JobState {
-    /// Run `f` on the directory behind `dir`; a stale handle traps.
+    /// Run `f` on the directory behind `dir`, counted as a call of `kind`; a stale
+    /// handle traps.
     fn with_dir<T>(
         &mut self,
+        kind: CallKind,
         dir: &Resource<CapDir>,
         f: impl FnOnce(&CapDir) -> Result<T, CapError>,
     ) -> Wit<T> {
+        let start = Instant::now();
         let dir = self.table.get(dir)?;
-        Ok(f(dir).map_err(Error::from))
+        let result = f(dir).map_err(Error::from);
+        self.calls.of(kind).add(start, 0);
+        Ok(result)
     }
 }
 
@@ -44,23 +54,29 @@ impl Host for JobState {}
 
 impl HostDir for JobState {
     fn metadata(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<fs::Metadata> {
-        self.with_dir(&dir, |d| d.metadata(&path))
+        self.with_dir(Walk, &dir, |d| d.metadata(&path))
     }
 
     fn read_dir(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<Entry>> {
-        self.with_dir(&dir, |d| d.read_dir(&path))
+        self.with_dir(Walk, &dir, |d| d.read_dir(&path))
+    }
+
+    fn read_dir_xattrs(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<Listed>> {
+        self.with_dir(Walk, &dir, |d| d.read_dir_xattrs(&path))
     }
 
     fn read_link(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
-        self.with_dir(&dir, |d| d.read_link(&path))
+        self.with_dir(Walk, &dir, |d| d.read_link(&path))
     }
 
     fn xattrs(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.with_dir(&dir, |d| d.xattrs(&path))
+        self.with_dir(Walk, &dir, |d| d.xattrs(&path))
     }
 
     fn open_read(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Resource<File>> {
+        let start = Instant::now();
         let opened = self.table.get(&dir)?.open_read(&path);
+        self.calls.of(Reading).add(start, 0);
         Ok(match opened {
             Ok(file) => Ok(self.table.push(file)?),
             Err(e) => Err(e.into()),
@@ -68,7 +84,7 @@ impl HostDir for JobState {
     }
 
     fn digest(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
-        self.with_dir(&dir, |d| d.digest(&path).map(|h| h.to_vec()))
+        self.with_dir(Hash, &dir, |d| d.digest(&path).map(|h| h.to_vec()))
     }
 
     fn create_file(
@@ -77,7 +93,9 @@ impl HostDir for JobState {
         path: Vec<u8>,
         mode: u32,
     ) -> Wit<Resource<FileWriter>> {
+        let start = Instant::now();
         let created = self.table.get(&dir)?.create_file(&path, mode);
+        self.calls.of(Writing).add(start, 0);
         Ok(match created {
             Ok(file) => Ok(self.table.push(FileWriter(file))?),
             Err(e) => Err(e.into()),
@@ -85,15 +103,15 @@ impl HostDir for JobState {
     }
 
     fn mkdir(&mut self, dir: Resource<CapDir>, path: Vec<u8>, mode: u32) -> Wit<()> {
-        self.with_dir(&dir, |d| d.mkdir(&path, mode))
+        self.with_dir(Writing, &dir, |d| d.mkdir(&path, mode))
     }
 
     fn symlink(&mut self, dir: Resource<CapDir>, path: Vec<u8>, target: Vec<u8>) -> Wit<()> {
-        self.with_dir(&dir, |d| d.symlink(&path, &target))
+        self.with_dir(Writing, &dir, |d| d.symlink(&path, &target))
     }
 
     fn hard_link(&mut self, dir: Resource<CapDir>, path: Vec<u8>, target: Vec<u8>) -> Wit<()> {
-        self.with_dir(&dir, |d| d.hard_link(&path, &target))
+        self.with_dir(Writing, &dir, |d| d.hard_link(&path, &target))
     }
 
     fn mknod(
@@ -105,15 +123,15 @@ impl HostDir for JobState {
         major: u32,
         minor: u32,
     ) -> Wit<()> {
-        self.with_dir(&dir, |d| d.mknod(&path, kind, mode, major, minor))
+        self.with_dir(Writing, &dir, |d| d.mknod(&path, kind, mode, major, minor))
     }
 
     fn set_owner(&mut self, dir: Resource<CapDir>, path: Vec<u8>, uid: u32, gid: u32) -> Wit<()> {
-        self.with_dir(&dir, |d| d.set_owner(&path, uid, gid))
+        self.with_dir(Writing, &dir, |d| d.set_owner(&path, uid, gid))
     }
 
     fn set_mode(&mut self, dir: Resource<CapDir>, path: Vec<u8>, mode: u32) -> Wit<()> {
-        self.with_dir(&dir, |d| d.set_mode(&path, mode))
+        self.with_dir(Writing, &dir, |d| d.set_mode(&path, mode))
     }
 
     fn set_times(
@@ -124,7 +142,9 @@ impl HostDir for JobState {
         atime: Option<Timestamp>,
     ) -> Wit<()> {
         let t = |t: Timestamp| (t.seconds, t.nanoseconds);
-        self.with_dir(&dir, |d| d.set_times(&path, t(mtime), atime.map(t)))
+        self.with_dir(Writing, &dir, |d| {
+            d.set_times(&path, t(mtime), atime.map(t))
+        })
     }
 
     fn set_xattr(
@@ -134,15 +154,15 @@ impl HostDir for JobState {
         name: Vec<u8>,
         value: Vec<u8>,
     ) -> Wit<()> {
-        self.with_dir(&dir, |d| d.set_xattr(&path, &name, &value))
+        self.with_dir(Writing, &dir, |d| d.set_xattr(&path, &name, &value))
     }
 
     fn remove_xattr(&mut self, dir: Resource<CapDir>, path: Vec<u8>, name: Vec<u8>) -> Wit<()> {
-        self.with_dir(&dir, |d| d.remove_xattr(&path, &name))
+        self.with_dir(Writing, &dir, |d| d.remove_xattr(&path, &name))
     }
 
     fn remove(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<()> {
-        self.with_dir(&dir, |d| d.remove(&path))
+        self.with_dir(Writing, &dir, |d| d.remove(&path))
     }
 
     fn drop(&mut self, dir: Resource<CapDir>) -> wasmtime::Result<()> {
@@ -153,15 +173,19 @@ impl HostDir for JobState {
 
 impl HostFile for JobState {
     fn read(&mut self, file: Resource<File>, max: u32) -> Wit<Vec<u8>> {
+        let start = Instant::now();
         let file = self.table.get_mut(&file)?;
         let mut buf = vec![0u8; max.min(MAX_READ) as usize];
-        Ok(match file.read(&mut buf) {
+        let result = match file.read(&mut buf) {
             Ok(n) => {
                 buf.truncate(n);
                 Ok(buf)
             }
             Err(e) => Err(CapError::from(e).into()),
-        })
+        };
+        let n = result.as_ref().map_or(0, Vec::len);
+        self.calls.of(Reading).add(start, n);
+        Ok(result)
     }
 
     fn drop(&mut self, file: Resource<File>) -> wasmtime::Result<()> {
@@ -174,8 +198,12 @@ impl blobs::Host for JobState {}
 
 impl HostBlobWriter for JobState {
     fn write(&mut self, writer: Resource<BlobWriter>, bytes: Vec<u8>) -> Wit<()> {
+        let start = Instant::now();
+        let n = bytes.len();
         let writer = self.table.get_mut(&writer)?;
-        Ok(writer.write(bytes).map_err(Error::Io))
+        let result = writer.write(bytes).map_err(Error::Io);
+        self.calls.of(CallKind::Layer).add(start, n);
+        Ok(result)
     }
 
     fn drop(&mut self, writer: Resource<BlobWriter>) -> wasmtime::Result<()> {
@@ -188,8 +216,12 @@ impl HostBlobWriter for JobState {
 
 impl blobs::HostBlobReader for JobState {
     fn read(&mut self, reader: Resource<BlobReader>, max: u32) -> Wit<Vec<u8>> {
+        let start = Instant::now();
         let reader = self.table.get_mut(&reader)?;
-        Ok(reader.read(max.min(MAX_READ) as usize).map_err(Error::Io))
+        let result = reader.read(max.min(MAX_READ) as usize).map_err(Error::Io);
+        let n = result.as_ref().map_or(0, Vec::len);
+        self.calls.of(Reading).add(start, n);
+        Ok(result)
     }
 
     fn drop(&mut self, reader: Resource<BlobReader>) -> wasmtime::Result<()> {
@@ -200,11 +232,14 @@ impl blobs::HostBlobReader for JobState {
 
 impl fs::HostFileWriter for JobState {
     fn write(&mut self, file: Resource<FileWriter>, bytes: Vec<u8>) -> Wit<()> {
+        let start = Instant::now();
         let file = self.table.get_mut(&file)?;
-        Ok(file
+        let result = file
             .0
             .write_all(&bytes)
-            .map_err(|e| CapError::from(e).into()))
+            .map_err(|e| CapError::from(e).into());
+        self.calls.of(Writing).add(start, bytes.len());
+        Ok(result)
     }
 
     fn drop(&mut self, file: Resource<FileWriter>) -> wasmtime::Result<()> {
@@ -223,7 +258,9 @@ impl blobs::HostHasher for JobState {
     }
 
     fn update(&mut self, hasher: Resource<Hasher>, bytes: Vec<u8>) -> wasmtime::Result<()> {
+        let start = Instant::now();
         sha2::Digest::update(&mut self.table.get_mut(&hasher)?.0, &bytes);
+        self.calls.of(Hash).add(start, bytes.len());
         Ok(())
     }
 

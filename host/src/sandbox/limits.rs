@@ -93,6 +93,7 @@ mod tests {
 pub struct MemoryCap {
     max: usize,
     hit: bool,
+    peak: usize,
 }
 
 /// Most table elements a guest may have (tables hold function references).
@@ -101,12 +102,21 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl MemoryCap {
     /// A cap of `max` bytes.
     pub fn new(max: usize) -> Self {
-        MemoryCap { max, hit: false }
+        MemoryCap {
+            max,
+            hit: false,
+            peak: 0,
+        }
     }
 
     /// Whether the guest tried to grow past the cap.
     pub fn hit(&self) -> bool {
         self.hit
+    }
+
+    /// The largest size a memory has been allowed to grow to.
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 }
 
@@ -121,6 +131,7 @@ impl wasmtime::ResourceLimiter for MemoryCap {
             self.hit = true;
             wasmtime::bail!("guest memory would grow to {desired} bytes, over the cap");
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 

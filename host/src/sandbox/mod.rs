@@ -22,6 +22,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{RepackerWorld, RepackerWorldPre};
+use crate::stats::HostCalls;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -45,6 +46,7 @@ pub struct JobState {
     wasi: WasiCtx,
     limits: MemoryCap,
     stderr: MemoryOutputPipe,
+    calls: HostCalls,
 }
 
 impl std::fmt::Debug for JobState {
@@ -132,6 +134,7 @@ impl Sandbox {
             wasi,
             limits: MemoryCap::new(limits.max_memory_bytes()),
             stderr,
+            calls: HostCalls::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -199,6 +202,16 @@ impl JobState {
     /// Whether the guest hit its memory cap.
     pub fn memory_cap_hit(&self) -> bool {
         self.limits.hit()
+    }
+
+    /// The host calls the guest has made so far.
+    pub fn calls(&self) -> HostCalls {
+        self.calls
+    }
+
+    /// The guest's linear memory at its largest so far, in bytes.
+    pub fn memory_peak(&self) -> u64 {
+        self.limits.peak() as u64
     }
 
     /// What the guest wrote to stderr (bounded).
