@@ -52,7 +52,7 @@ impl Compression {
 pub const GZIP_LEVEL: u32 = 4;
 
 /// Chunks queued between the guest and the compressor (bounds memory: two of the guest's 256 KiB chunks).
-const QUEUE: usize = 2;
+const QUEUE: usize = 4;
 
 /// A layer blob being written.
 pub struct BlobWriter {
@@ -138,7 +138,7 @@ impl BlobWriter {
             .name("repack-compress".into())
             .spawn(move || -> io::Result<Compressed> {
                 let out = Hashing {
-                    inner: BufWriter::with_capacity(256 << 10, file),
+                    inner: BufWriter::with_capacity(64 << 10, file),
                     hash: Sha256::new(),
                     size: 0,
                 };
