@@ -1,5 +1,6 @@
 //! Comparing a walk of the tree with the bundle's manifest under umoci's keywords.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use crate::mtree::{Event, KEYWORDS, Keywords, ParsedEntry};
@@ -33,14 +34,14 @@ pub struct Delta {
 #[derive(Debug)]
 struct Recorded<'a> {
     keywords: Keywords<'a>,
-    seen: bool,
+    seen: Cell<bool>,
 }
 
 /// Collects deltas from walk events.
 #[derive(Debug)]
 pub struct Differ<'a> {
     recorded: HashMap<Vec<u8>, Recorded<'a>>,
-    deltas: Vec<Delta>,
+    deltas: RefCell<Vec<Delta>>,
 }
 
 /// Whether umoci compares `key` (the ten keywords; `xattr.*` counts as `xattr`).
@@ -78,19 +79,25 @@ impl<'a> Differ<'a> {
                     e.path,
                     Recorded {
                         keywords,
-                        seen: false,
+                        seen: Cell::new(false),
                     },
                 )
             })
             .collect();
         Differ {
             recorded,
-            deltas: Vec::new(),
+            deltas: RefCell::new(Vec::new()),
         }
     }
 
+    /// Whether the manifest has an entry for `path` (the root is `""`).
+    pub fn knows(&self, path: &[u8]) -> bool {
+        let path = if path.is_empty() { &b"."[..] } else { path };
+        self.recorded.contains_key(path)
+    }
+
     /// Take one walk event into account.
-    pub fn event(&mut self, event: &Event<'_>) {
+    pub fn event(&self, event: &Event<'_>) {
         let (path, meta, keywords) = match *event {
             Event::Dir {
                 path,
@@ -107,10 +114,10 @@ impl<'a> Differ<'a> {
             Event::Up => return,
         };
         let path = if path.is_empty() { &b"."[..] } else { path };
-        let (kind, was_directory) = match self.recorded.get_mut(path) {
+        let (kind, was_directory) = match self.recorded.get(path) {
             None => (DeltaKind::Added, false),
             Some(old) => {
-                old.seen = true;
+                old.seen.set(true);
                 if Self::unchanged(&old.keywords, keywords) {
                     return;
                 }
@@ -118,7 +125,7 @@ impl<'a> Differ<'a> {
                 (DeltaKind::Modified, was_dir && meta.kind != Kind::Directory)
             }
         };
-        self.deltas.push(Delta {
+        self.deltas.borrow_mut().push(Delta {
             path: path.to_vec(),
             kind,
             meta: Some(*meta),
@@ -141,11 +148,11 @@ impl<'a> Differ<'a> {
     /// All deltas: those seen during the walk, then every manifest path the walk did
     /// not meet, as deletions (in no particular order).
     pub fn finish(self) -> Vec<Delta> {
-        let mut deltas = self.deltas;
+        let mut deltas = self.deltas.into_inner();
         deltas.extend(
             self.recorded
                 .into_iter()
-                .filter(|(_, r)| !r.seen)
+                .filter(|(_, r)| !r.seen.get())
                 .map(|(path, r)| Delta {
                     path,
                     kind: DeltaKind::Deleted,

@@ -6,12 +6,14 @@
 //! - [`ids`]: owner mapping and rootless owners.
 //! - [`layer`]: deltas to tar entries.
 //! - [`sink`]: the buffered stream to the host.
+//! - [`unhashed`]: no digests for files the manifest does not list.
 
 pub mod diff;
 pub mod filter;
 pub mod ids;
 pub mod layer;
 pub mod sink;
+pub mod unhashed;
 
 use thiserror::Error;
 
@@ -135,7 +137,7 @@ pub fn repack<S: Sink>(
 ) -> Result<(S, Summary), RepackError> {
     let mut watch = Stopwatch::new();
     let recorded = mtree::parse(&options.manifest)?;
-    let mut differ = diff::Differ::new(recorded);
+    let differ = diff::Differ::new(recorded);
     let mut writer = options.refresh.as_ref().map(Writer::new);
     // A corrupt cache is ignored: it can only cost hashing.
     let cache = options
@@ -145,8 +147,11 @@ pub fn repack<S: Sink>(
         .unwrap_or_default();
     let cached = Cached::new(tree, &cache);
     let tree: &dyn Tree = &cached;
+    // A new manifest needs every digest; a diff only those of files it can compare.
+    let unhashed = unhashed::Unhashed::new(tree, &differ);
+    let walked: &dyn Tree = if writer.is_some() { tree } else { &unhashed };
     watch.lap("parse");
-    mtree::walk::<RepackError>(tree, &mut |event| {
+    mtree::walk::<RepackError>(walked, &mut |event| {
         if let Some(w) = writer.as_mut() {
             w.event(&event);
         }

@@ -444,3 +444,74 @@ fn insert_places_the_tree_under_a_prefix_with_an_opaque_marker() {
     let (bytes, _) = run(&tree, &opts);
     assert_eq!(names(&read_layer(&bytes))[0], "etc/a");
 }
+
+/// Records which paths were hashed.
+struct Hashed<'a> {
+    inner: &'a MemTree,
+    paths: std::cell::RefCell<Vec<Vec<u8>>>,
+}
+
+impl crate::tree::Tree for Hashed<'_> {
+    fn metadata(&self, p: &[u8]) -> Result<crate::tree::Metadata, crate::tree::FsError> {
+        self.inner.metadata(p)
+    }
+    fn read_dir(&self, p: &[u8]) -> Result<Vec<crate::tree::Entry>, crate::tree::FsError> {
+        self.inner.read_dir(p)
+    }
+    fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, crate::tree::FsError> {
+        self.inner.read_link(p)
+    }
+    fn xattrs(&self, p: &[u8]) -> Result<crate::tree::Xattrs, crate::tree::FsError> {
+        self.inner.xattrs(p)
+    }
+    fn digest(&self, p: &[u8]) -> Result<[u8; 32], crate::tree::FsError> {
+        self.paths.borrow_mut().push(p.to_vec());
+        self.inner.digest(p)
+    }
+    fn open_read(
+        &self,
+        p: &[u8],
+    ) -> Result<Box<dyn crate::tree::FileReader + '_>, crate::tree::FsError> {
+        self.inner.open_read(p)
+    }
+}
+
+#[test]
+fn files_the_manifest_lacks_are_only_hashed_for_a_new_manifest() {
+    let (mut tree, manifest) = base();
+    tree.insert(b"etc/new", meta(Kind::Regular, 0o640), b"new");
+    tree.insert(b"etc/motd", meta(Kind::Regular, 0o644), b"changed\n");
+    let hashed = Hashed {
+        inner: &tree,
+        paths: Default::default(),
+    };
+    let mut plain = options(manifest.clone());
+    plain.now = 1 << 62; // long after every ctime: nothing is racy
+    let (bytes, summary) = repack(&hashed, &plain, Vec::new()).unwrap();
+    let paths = hashed.paths.take();
+    assert!(
+        paths.contains(&b"etc/motd".to_vec()),
+        "known files are compared"
+    );
+    assert!(!paths.contains(&b"etc/new".to_vec()), "{paths:?}");
+    // The addition is in the layer all the same, and the stat cache leaves it out.
+    let seen = read_layer(&bytes);
+    assert_eq!(names(&seen), ["etc/motd", "etc/new"]);
+    assert_eq!(seen[1].data, b"new");
+    assert_eq!(summary.written.added, 1);
+    assert_eq!(
+        summary.stat_cache.lines().count(),
+        1 + 3,
+        "{}",
+        summary.stat_cache
+    );
+
+    // A refreshed manifest needs every digest.
+    let mut refresh = options(manifest);
+    refresh.refresh = Some(Header::default());
+    let (_, summary) = repack(&hashed, &refresh, Vec::new()).unwrap();
+    assert!(hashed.paths.take().contains(&b"etc/new".to_vec()));
+    let new_manifest = summary.manifest.unwrap();
+    let digest = crate::mtree::keywords::hex(&tree.digest(b"etc/new").unwrap());
+    assert!(new_manifest.contains(&digest), "{new_manifest}");
+}

@@ -11,6 +11,7 @@ mod error;
 mod meta;
 mod path;
 mod write;
+mod written;
 mod xattr;
 mod xattrat;
 
@@ -18,9 +19,8 @@ mod xattrat;
 pub use crate::bindings::fs::{Entry, Kind, Metadata};
 pub use error::CapError;
 
-/// A file the guest creates and fills (the `fs.file-writer` resource).
-#[derive(Debug)]
-pub struct FileWriter(pub File);
+pub use written::FileWriter;
+use written::Written;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -47,6 +47,7 @@ pub struct CapDir {
     root: Arc<Dir>,
     open: Mutex<Vec<(OsString, Arc<Dir>)>>,
     writable: bool,
+    written: Arc<Written>,
 }
 
 /// Where a path leads: the root itself, or a name inside an opened parent.
@@ -68,6 +69,7 @@ impl CapDir {
             root: Arc::new(root),
             open: Mutex::new(Vec::new()),
             writable: false,
+            written: Arc::default(),
         }
     }
 
@@ -216,8 +218,16 @@ impl CapDir {
         Ok(file)
     }
 
-    /// SHA-256 of the contents of the regular file at `path`.
+    /// SHA-256 of the contents of the regular file at `path`: for a file this handle
+    /// wrote, the digest taken while it was written; otherwise read and hashed.
     pub fn digest(&self, path: &[u8]) -> Result<[u8; 32], CapError> {
+        if self.writable {
+            let m = self.metadata(path)?;
+            let known = self.written.get(&normalized(path)?, m.ino, m.size);
+            if let (Kind::Regular, Some(digest)) = (m.kind, known) {
+                return Ok(digest);
+            }
+        }
         let mut file = self.open_read(path)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; READ_CHUNK];
@@ -230,6 +240,15 @@ impl CapDir {
         }
         Ok(hasher.finalize().into())
     }
+}
+
+/// `path` with its components joined by single slashes (the key of [`Written`]).
+fn normalized(path: &[u8]) -> Result<Vec<u8>, CapError> {
+    Ok(path::components(path)?
+        .iter()
+        .map(|c| c.as_bytes())
+        .collect::<Vec<_>>()
+        .join(&b'/'))
 }
 
 /// Whether `name` in `parent` is a symlink: explains why a no-follow open failed.

@@ -13,7 +13,9 @@ use std::os::unix::ffi::OsStrExt;
 use cap_std::fs::{Dir, File};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Timespec, Timestamps, UTIME_OMIT};
 
-use super::{CapDir, CapError, Kind, Target};
+use std::sync::Arc;
+
+use super::{CapDir, CapError, FileWriter, Kind, Target, normalized};
 
 /// A time to set: seconds and nanoseconds.
 pub type Time = (i64, u32);
@@ -72,7 +74,7 @@ impl CapDir {
     }
 
     /// Create a regular file that must not exist yet.
-    pub fn create_file(&self, path: &[u8], mode: u32) -> Result<File, CapError> {
+    pub fn create_file(&self, path: &[u8], mode: u32) -> Result<FileWriter, CapError> {
         let (parent, name) = self.child(path)?;
         let fd = rustix::fs::openat(
             &*parent,
@@ -80,7 +82,12 @@ impl CapDir {
             OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(mode & 0o777),
         )?;
-        Ok(File::from_std(std::fs::File::from(fd)))
+        let file = File::from_std(std::fs::File::from(fd));
+        Ok(FileWriter::new(
+            file,
+            normalized(path)?,
+            Arc::clone(&self.written),
+        ))
     }
 
     /// Create a directory.
@@ -231,6 +238,7 @@ impl CapDir {
         let (parent, name) = self.child(path)?;
         let is_dir = parent.symlink_metadata(name)?.is_dir();
         self.forget_open();
+        self.written.forget(&normalized(path)?);
         if is_dir {
             parent.remove_dir_all(name)?;
         } else {

@@ -1,6 +1,6 @@
 //! The `repack:bundle/fs` imports, served from capability handles in the job's table.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::Instant;
 
 use cap_std::fs::File;
@@ -97,7 +97,7 @@ impl HostDir for JobState {
         let created = self.table.get(&dir)?.create_file(&path, mode);
         self.calls.of(Writing).add(start, 0);
         Ok(match created {
-            Ok(file) => Ok(self.table.push(FileWriter(file))?),
+            Ok(file) => Ok(self.table.push(file)?),
             Err(e) => Err(e.into()),
         })
     }
@@ -234,16 +234,16 @@ impl fs::HostFileWriter for JobState {
     fn write(&mut self, file: Resource<FileWriter>, bytes: Vec<u8>) -> Wit<()> {
         let start = Instant::now();
         let file = self.table.get_mut(&file)?;
-        let result = file
-            .0
-            .write_all(&bytes)
-            .map_err(|e| CapError::from(e).into());
+        let result = file.write(&bytes).map_err(Error::from);
         self.calls.of(Writing).add(start, bytes.len());
         Ok(result)
     }
 
     fn drop(&mut self, file: Resource<FileWriter>) -> wasmtime::Result<()> {
-        self.table.delete(file)?;
+        // Recording the digest is an optimisation: a file it fails for is hashed later.
+        if let Err(e) = self.table.delete(file)?.finish() {
+            tracing::debug!("digest of a written file not kept: {e}");
+        }
         Ok(())
     }
 }
