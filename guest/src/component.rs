@@ -201,7 +201,7 @@ impl std::io::Read for HostBlob<'_> {
         if self.pos == self.buf.len() {
             self.buf = self
                 .reader
-                .read(1 << 20)
+                .read(128 << 10)
                 .map_err(|e| std::io::Error::other(FsError::from(e).to_string()))?;
             self.pos = 0;
         }

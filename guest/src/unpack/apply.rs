@@ -18,7 +18,7 @@ const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..wh..opq";
 
 /// Bytes of file data moved per host call.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 128 << 10;
 
 /// PAX keys the tar crate applies itself: name, link target, data size, owner.
 const PAX_APPLIED: [&[u8]; 5] = [b"path", b"linkpath", b"size", b"uid", b"gid"];

@@ -7,6 +7,7 @@ use cap_std::fs::File;
 use wasmtime::component::Resource;
 
 use super::JobState;
+use super::hasher::Hasher;
 use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
 use crate::capability::{CapDir, CapError, FileWriter};
@@ -248,25 +249,21 @@ impl fs::HostFileWriter for JobState {
     }
 }
 
-/// A native SHA-256 the guest feeds (the `blobs.hasher` resource).
-#[derive(Debug, Default)]
-pub struct Hasher(sha2::Sha256);
-
 impl blobs::HostHasher for JobState {
     fn new(&mut self) -> wasmtime::Result<Resource<Hasher>> {
-        Ok(self.table.push(Hasher::default())?)
+        Ok(self.table.push(Hasher::start())?)
     }
 
     fn update(&mut self, hasher: Resource<Hasher>, bytes: Vec<u8>) -> wasmtime::Result<()> {
         let start = Instant::now();
-        sha2::Digest::update(&mut self.table.get_mut(&hasher)?.0, &bytes);
-        self.calls.of(Hash).add(start, bytes.len());
+        let n = bytes.len();
+        self.table.get_mut(&hasher)?.update(bytes);
+        self.calls.of(Hash).add(start, n);
         Ok(())
     }
 
     fn finish(&mut self, hasher: Resource<Hasher>) -> wasmtime::Result<Vec<u8>> {
-        let h = std::mem::take(&mut self.table.get_mut(&hasher)?.0);
-        Ok(sha2::Digest::finalize(h).to_vec())
+        Ok(self.table.get_mut(&hasher)?.finish().to_vec())
     }
 
     fn drop(&mut self, hasher: Resource<Hasher>) -> wasmtime::Result<()> {

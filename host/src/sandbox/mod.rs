@@ -3,12 +3,13 @@
 
 mod cache;
 mod error;
+mod hasher;
 mod host_fs;
 mod limits;
 
 pub use cache::default_dir as default_cache_dir;
 pub use error::SandboxError;
-pub use host_fs::Hasher;
+pub use hasher::Hasher;
 pub use limits::{Limits, MemoryCap, parse_size};
 
 use std::path::{Path, PathBuf};
