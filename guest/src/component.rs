@@ -201,7 +201,7 @@ impl std::io::Read for HostBlob<'_> {
         if self.pos == self.buf.len() {
             self.buf = self
                 .reader
-                .read(128 << 10)
+                .read(64 << 10)
                 .map_err(|e| std::io::Error::other(FsError::from(e).to_string()))?;
             self.pos = 0;
         }

@@ -73,7 +73,7 @@ impl Digester for Sha256 {
 pub type DigesterFactory = fn() -> Box<dyn Digester>;
 
 /// Buffer size between the stream and the digester (few, large host calls).
-const HASH_CHUNK: usize = 128 << 10;
+const HASH_CHUNK: usize = 256 << 10;
 
 /// Hashes and counts what passes, refusing more than `limit` bytes.
 pub struct Tee<R> {

@@ -8,7 +8,7 @@ use std::thread::{self, JoinHandle};
 use sha2::{Digest as _, Sha256};
 
 /// Chunks the guest may hand over before the hashing thread catches up.
-const QUEUE: usize = 4;
+const QUEUE: usize = 2;
 
 /// A native SHA-256 the guest feeds.
 #[derive(Debug, Default)]
