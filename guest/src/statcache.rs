@@ -133,6 +133,15 @@ impl<'a> Cached<'a> {
         }
     }
 
+    /// Remember the metadata of the regular files listed in the directory `dir`: their
+    /// digests are looked up by it.
+    fn see<'e>(&self, dir: &[u8], entries: impl Iterator<Item = &'e Entry>) {
+        let mut seen = self.seen.borrow_mut();
+        for e in entries.filter(|e| e.meta.kind == Kind::Regular) {
+            seen.insert(join(dir, &e.name), e.meta);
+        }
+    }
+
     /// How many digests came from the cache.
     pub fn hits(&self) -> u64 {
         *self.hits.borrow()
@@ -175,23 +184,13 @@ impl Tree for Cached<'_> {
 
     fn read_dir(&self, path: &[u8]) -> Result<Vec<Entry>, FsError> {
         let entries = self.inner.read_dir(path)?;
-        let mut seen = self.seen.borrow_mut();
-        for e in &entries {
-            if e.meta.kind == Kind::Regular {
-                seen.insert(join(path, &e.name), e.meta);
-            }
-        }
+        self.see(path, entries.iter());
         Ok(entries)
     }
 
     fn read_dir_xattrs(&self, path: &[u8]) -> Result<Vec<(Entry, Xattrs)>, FsError> {
         let entries = self.inner.read_dir_xattrs(path)?;
-        let mut seen = self.seen.borrow_mut();
-        for (e, _) in &entries {
-            if e.meta.kind == Kind::Regular {
-                seen.insert(join(path, &e.name), e.meta);
-            }
-        }
+        self.see(path, entries.iter().map(|(e, _)| e));
         Ok(entries)
     }
 

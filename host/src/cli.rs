@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use repack_host::repack::HistoryRequest;
 use repack_host::sandbox::parse_size;
 
 /// Repack OCI image bundles in a WebAssembly sandbox (umoci's unpack and repack).
@@ -119,21 +120,9 @@ pub struct InsertArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value = "auto")]
     pub compress: Compression,
-    /// Add no history entry.
-    #[arg(long, conflicts_with_all = ["author", "comment", "created", "created_by"])]
-    pub no_history: bool,
-    /// History entry author.
-    #[arg(long = "history.author", value_name = "AUTHOR")]
-    pub author: Option<String>,
-    /// History entry comment.
-    #[arg(long = "history.comment", value_name = "COMMENT")]
-    pub comment: Option<String>,
-    /// History entry creation time (RFC 3339).
-    #[arg(long = "history.created", value_name = "TIME")]
-    pub created: Option<String>,
-    /// History entry `created_by`.
-    #[arg(long = "history.created_by", value_name = "TEXT")]
-    pub created_by: Option<String>,
+    /// The history entry.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// User id mapping `container:host[:size]` (repeatable).
     #[arg(long = "uid-map", value_name = "MAP")]
     pub uid_map: Vec<String>,
@@ -143,6 +132,42 @@ pub struct InsertArgs {
     /// Owners are root unless `user.rootlesscontainers` says otherwise.
     #[arg(long)]
     pub rootless: bool,
+}
+
+/// The history entry flags of `run`, `insert`, `raw add-layer` and `config`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Add no history entry.
+    #[arg(long, conflicts_with_all = ["history_author", "history_comment", "history_created", "history_created_by"])]
+    pub no_history: bool,
+    /// History entry author (`run` and `config`: default the image's author).
+    #[arg(long = "history.author", value_name = "AUTHOR")]
+    pub history_author: Option<String>,
+    /// History entry comment.
+    #[arg(long = "history.comment", value_name = "COMMENT")]
+    pub history_comment: Option<String>,
+    /// History entry creation time (RFC 3339; default: SOURCE_DATE_EPOCH, else now).
+    #[arg(long = "history.created", value_name = "TIME")]
+    pub history_created: Option<String>,
+    /// History entry `created_by`.
+    #[arg(long = "history.created_by", value_name = "TEXT")]
+    pub history_created_by: Option<String>,
+}
+
+impl HistoryArgs {
+    /// The entry the flags ask for (none with `--no-history`); `created_by` is the
+    /// command's own unless `--history.created_by` names another.
+    pub fn request(&self, created_by: &str) -> Option<HistoryRequest> {
+        (!self.no_history).then(|| HistoryRequest {
+            author: self.history_author.clone(),
+            comment: self.history_comment.clone(),
+            created: self.history_created.clone(),
+            created_by: self
+                .history_created_by
+                .clone()
+                .unwrap_or_else(|| created_by.to_owned()),
+        })
+    }
 }
 
 /// `raw add-layer` arguments, as umoci's.
@@ -159,21 +184,9 @@ pub struct AddLayerArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value = "auto")]
     pub compress: Compression,
-    /// Add no history entry.
-    #[arg(long, conflicts_with_all = ["author", "comment", "created", "created_by"])]
-    pub no_history: bool,
-    /// History entry author.
-    #[arg(long = "history.author", value_name = "AUTHOR")]
-    pub author: Option<String>,
-    /// History entry comment.
-    #[arg(long = "history.comment", value_name = "COMMENT")]
-    pub comment: Option<String>,
-    /// History entry creation time (RFC 3339).
-    #[arg(long = "history.created", value_name = "TIME")]
-    pub created: Option<String>,
-    /// History entry `created_by`.
-    #[arg(long = "history.created_by", value_name = "TEXT")]
-    pub created_by: Option<String>,
+    /// The history entry.
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 /// `raw mtree` arguments.
@@ -281,21 +294,9 @@ pub struct ConfigArgs {
     /// Empty this before the other changes.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub clear: Vec<ClearKey>,
-    /// Add no history entry.
-    #[arg(long, conflicts_with_all = ["history_author", "history_comment", "history_created", "history_created_by"])]
-    pub no_history: bool,
-    /// History entry author (default: the image's author).
-    #[arg(long = "history.author", value_name = "AUTHOR")]
-    pub history_author: Option<String>,
-    /// History entry comment.
-    #[arg(long = "history.comment", value_name = "COMMENT")]
-    pub history_comment: Option<String>,
-    /// History entry creation time (RFC 3339; default: SOURCE_DATE_EPOCH, else now).
-    #[arg(long = "history.created", value_name = "TIME")]
-    pub history_created: Option<String>,
-    /// History entry `created_by`.
-    #[arg(long = "history.created_by", value_name = "TEXT")]
-    pub history_created_by: Option<String>,
+    /// The history entry.
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 /// What `config --clear` empties.
@@ -344,21 +345,9 @@ pub struct RepackArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value = "auto")]
     pub compress: Compression,
-    /// Add no history entry.
-    #[arg(long, conflicts_with_all = ["author", "comment", "created", "created_by"])]
-    pub no_history: bool,
-    /// History entry author.
-    #[arg(long = "history.author", value_name = "AUTHOR")]
-    pub author: Option<String>,
-    /// History entry comment.
-    #[arg(long = "history.comment", value_name = "COMMENT")]
-    pub comment: Option<String>,
-    /// History entry creation time (RFC 3339).
-    #[arg(long = "history.created", value_name = "TIME")]
-    pub created: Option<String>,
-    /// History entry `created_by`.
-    #[arg(long = "history.created_by", value_name = "TEXT")]
-    pub created_by: Option<String>,
+    /// The history entry.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -518,7 +507,7 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(args.image.image, "oci:v2");
-        assert_eq!(args.author.as_deref(), Some("me"));
+        assert_eq!(args.history.history_author.as_deref(), Some("me"));
         assert!(
             Cli::try_parse_from([
                 "repack-host",

@@ -132,7 +132,8 @@ impl fmt::Display for Stats {
             ("layer", self.calls.layer),
             ("write", self.calls.write),
         ];
-        for (name, c) in kinds.iter().filter(|k| k.1.calls > 0) {
+        let all = ("(all)", self.calls.total());
+        for (name, c) in kinds.iter().chain([&all]).filter(|k| k.1.calls > 0) {
             write!(
                 f,
                 "stats: host calls {name:<11}{} in {} calls",
@@ -182,6 +183,10 @@ mod tests {
         assert!(text.contains("guest: walk"), "{text}");
         assert!(text.contains("in 5 calls"), "{text}");
         assert!(text.contains("3.0 MiB"), "{text}");
+        assert!(
+            text.contains("(all)") && text.contains("in 7 calls"),
+            "{text}"
+        );
         assert!(!text.contains("layer"), "{text}");
         assert!(text.lines().all(|l| l.starts_with("stats: ")), "{text}");
     }

@@ -92,3 +92,28 @@ pub fn sh(dir: &Path, script: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Assert two maps from path to description agree, naming each path that differs with
+/// its two values under `labels`.
+pub fn assert_same_paths<V: PartialEq + std::fmt::Debug>(
+    a: &std::collections::BTreeMap<String, V>,
+    b: &std::collections::BTreeMap<String, V>,
+    labels: (&str, &str),
+    what: &str,
+) {
+    let mut problems = Vec::new();
+    for path in a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        match (a.get(path), b.get(path)) {
+            (Some(x), Some(y)) if x == y => {}
+            (x, y) => problems.push(format!(
+                "{path:?}:\n  {}: {x:?}\n  {}: {y:?}",
+                labels.0, labels.1
+            )),
+        }
+    }
+    assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
+}

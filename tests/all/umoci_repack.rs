@@ -13,7 +13,7 @@ use repack_guest::mtree::{Keywords, ParsedEntry, parse};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::{have, repack_host, root, run_fail, run_ok, sh};
+use crate::support::{assert_same_paths, have, repack_host, root, run_fail, run_ok, sh};
 
 /// The base image's content (`$R` is the rootfs), packed by umoci.
 const BASE: &str = r#"
@@ -382,15 +382,7 @@ fn keyed(tree: &[ParsedEntry]) -> BTreeMap<String, BTreeMap<String, String>> {
 
 /// Assert two manifests describe the same tree, naming each path that differs.
 fn assert_same_tree(ours: &[ParsedEntry], theirs: &[ParsedEntry], what: &str) {
-    let (a, b) = (keyed(ours), keyed(theirs));
-    let mut problems = Vec::new();
-    for path in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
-        match (a.get(path), b.get(path)) {
-            (Some(x), Some(y)) if x == y => {}
-            (x, y) => problems.push(format!("{path:?}:\n  edited: {x:?}\n  other:  {y:?}")),
-        }
-    }
-    assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
+    assert_same_paths(&keyed(ours), &keyed(theirs), ("edited", "other"), what);
     assert_eq!(ours.len(), theirs.len(), "{what}: duplicate paths");
 }
 

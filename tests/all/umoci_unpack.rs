@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::Digest;
 use tempfile::TempDir;
 
-use crate::support::{have, repack_host, root, run_ok, sh};
+use crate::support::{assert_same_paths, have, repack_host, root, run_ok, sh};
 
 /// Builds layers from a snippet of Python (with `t`, a `tarfile.TarFile`, and the
 /// helpers below in scope):
@@ -429,14 +429,7 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 
 /// Assert two snapshots agree, naming each path that differs.
 fn assert_same_snapshot(ours: &Snapshot, theirs: &Snapshot, what: &str) {
-    let mut problems = Vec::new();
-    for path in ours.keys().chain(theirs.keys()).collect::<BTreeSet<_>>() {
-        match (ours.get(path), theirs.get(path)) {
-            (Some(a), Some(b)) if a == b => {}
-            (a, b) => problems.push(format!("{path:?}:\n  ours:   {a:?}\n  theirs: {b:?}")),
-        }
-    }
-    assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
+    assert_same_paths(ours, theirs, ("ours", "theirs"), what);
 }
 
 /// Assert that `unpacked` is `source` as layers carry it: the same, but modification

@@ -130,38 +130,36 @@ impl CapDir {
 
     /// Every entry of the directory at `path`, with metadata.
     pub fn read_dir(&self, path: &[u8]) -> Result<Vec<Entry>, CapError> {
-        let dir = self.open_dir(&path::components(path)?)?;
-        let mut out = Vec::new();
-        for entry in dir.entries()? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let meta = dir.symlink_metadata(&name)?;
-            out.push(Entry {
-                name: name.as_bytes().to_vec(),
-                meta: meta::from_cap(&meta),
-            });
-        }
-        Ok(out)
+        Ok(self
+            .list(path, false)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
     }
 
     /// [`CapDir::read_dir`] with the extended attributes of each regular file and
     /// directory (other kinds get none).
     pub fn read_dir_xattrs(&self, path: &[u8]) -> Result<Vec<(Entry, xattr::Xattrs)>, CapError> {
+        self.list(path, true)
+    }
+
+    /// The entries of the directory at `path`, with their attributes if `xattrs`.
+    fn list(&self, path: &[u8], xattrs: bool) -> Result<Vec<(Entry, xattr::Xattrs)>, CapError> {
         let dir = self.open_dir(&path::components(path)?)?;
         let mut out = Vec::new();
         for entry in dir.entries()? {
             let entry = entry?;
             let name = entry.file_name();
             let meta = meta::from_cap(&dir.symlink_metadata(&name)?);
-            let xattrs = match meta.kind {
-                Kind::Regular | Kind::Directory => xattr::list_at(&dir, &name)?,
+            let attrs = match meta.kind {
+                Kind::Regular | Kind::Directory if xattrs => xattr::list_at(&dir, &name)?,
                 _ => Vec::new(),
             };
             let entry = Entry {
                 name: name.as_bytes().to_vec(),
                 meta,
             };
-            out.push((entry, xattrs));
+            out.push((entry, attrs));
         }
         Ok(out)
     }

@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use repack_host::layout::ImageRef;
-use repack_host::repack::HistoryRequest;
 use repack_host::repack::add_layer::{AddLayerRequest, add_layer};
 
 use crate::cli::AddLayerArgs;
@@ -15,15 +14,7 @@ pub fn run(args: &AddLayerArgs) -> Result<()> {
         tag: args.tag.clone(),
         layer: args.layer.clone(),
         compression,
-        history: (!args.no_history).then(|| HistoryRequest {
-            author: args.author.clone(),
-            comment: args.comment.clone(),
-            created: args.created.clone(),
-            created_by: args
-                .created_by
-                .clone()
-                .unwrap_or_else(|| "repack-host raw add-layer".to_owned()),
-        }),
+        history: args.history.request("repack-host raw add-layer"),
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
     };
     let (manifest, layer) =

@@ -82,9 +82,10 @@ pub fn run(args: &ConfigArgs) -> Result<()> {
     let edit = edit(args)?;
     let epoch = history::source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())
         .map_err(anyhow::Error::msg)?;
-    let history_created = args
-        .history_created
-        .as_deref()
+    let history = args.history.request(CREATED_BY);
+    let history_created = history
+        .as_ref()
+        .and_then(|h| h.created.as_deref())
         .map(|t| time("history.created", t))
         .transpose()?;
 
@@ -100,15 +101,15 @@ pub fn run(args: &ConfigArgs) -> Result<()> {
         .and_then(Value::as_object)
         .cloned();
     edit.apply(&mut config, &mut annotations);
-    if !args.no_history {
+    if let Some(h) = &history {
         let image_author = config.get("author").and_then(Value::as_str).unwrap_or("");
-        let author = args.history_author.as_deref().unwrap_or(image_author);
+        let author = h.author.as_deref().unwrap_or(image_author);
         let created = history_created.unwrap_or_else(|| history::created(None, epoch));
         let entry = history::entry(
             &created,
-            args.history_created_by.as_deref().unwrap_or(CREATED_BY),
+            &h.created_by,
             author,
-            args.history_comment.as_deref().unwrap_or(""),
+            h.comment.as_deref().unwrap_or(""),
             true,
         );
         push_history(&mut config, entry);

@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result, bail};
 use repack_host::layout::ImageRef;
-use repack_host::repack::HistoryRequest;
 use repack_host::repack::insert::InsertRequest;
 use repack_host::unpack::parse_map;
 
@@ -30,15 +29,7 @@ pub fn run(global: &GlobalArgs, args: &InsertArgs) -> Result<()> {
         target,
         opaque: args.opaque,
         compression,
-        history: (!args.no_history).then(|| HistoryRequest {
-            author: args.author.clone(),
-            comment: args.comment.clone(),
-            created: args.created.clone(),
-            created_by: args
-                .created_by
-                .clone()
-                .unwrap_or_else(|| "repack-host insert".to_owned()),
-        }),
+        history: args.history.request("repack-host insert"),
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
         uid_maps: maps(&args.uid_map)?,
         gid_maps: maps(&args.gid_map)?,

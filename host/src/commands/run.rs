@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use repack_host::layout::ImageRef;
-use repack_host::repack::{HistoryRequest, Outcome, Request};
+use repack_host::repack::{Outcome, Request};
 use serde_json::json;
 
 use super::{limits, repacker};
@@ -21,15 +21,7 @@ pub fn request(args: &RepackArgs) -> Result<Request> {
     }
     let image = ImageRef::parse(&args.image.image)?;
     let compression = args.compress.into();
-    let history = (!args.no_history).then(|| HistoryRequest {
-        author: args.author.clone(),
-        comment: args.comment.clone(),
-        created: args.created.clone(),
-        created_by: args
-            .created_by
-            .clone()
-            .unwrap_or_else(|| CREATED_BY.to_owned()),
-    });
+    let history = args.history.request(CREATED_BY);
     Ok(Request {
         bundle: args.bundle.clone(),
         image,

@@ -50,7 +50,6 @@ pub struct ParallelGzip<W: Write> {
     written: u64,
     waiting: BTreeMap<u64, Buffers>,
     free: Vec<Buffers>,
-    in_flight: u64,
     busy: Duration,
 }
 
@@ -79,13 +78,13 @@ const SAMPLE: usize = 4096;
 
 impl Compressors {
     fn new(level: CompressionLvl) -> Self {
-        let fastest = |l| CompressionLvl::new(l).unwrap_or(CompressionLvl::fastest());
-        let mut probe = Compressor::new(fastest(1));
+        let at = |l| CompressionLvl::new(l).unwrap_or(CompressionLvl::fastest());
+        let mut probe = Compressor::new(at(1));
         let scratch = vec![0u8; probe.deflate_compress_bound(SAMPLE)];
         Compressors {
             main: Compressor::new(level),
             probe,
-            store: Compressor::new(fastest(0)),
+            store: Compressor::new(at(0)),
             scratch,
         }
     }
@@ -168,7 +167,6 @@ impl<W: Write> ParallelGzip<W> {
             written: 0,
             waiting: BTreeMap::new(),
             free: Vec::new(),
-            in_flight: 0,
             busy: Duration::ZERO,
             workers,
         })
@@ -200,7 +198,6 @@ impl<W: Write> ParallelGzip<W> {
             .send(job)
             .map_err(|_| io::Error::other("gzip workers stopped"))?;
         self.submitted += 1;
-        self.in_flight += 1;
         Ok(())
     }
 
@@ -210,7 +207,6 @@ impl<W: Write> ParallelGzip<W> {
             .done
             .recv()
             .map_err(|_| io::Error::other("gzip workers stopped"))?;
-        self.in_flight -= 1;
         self.busy += time;
         result?;
         self.waiting.insert(index, buffers);
@@ -230,7 +226,7 @@ impl<W: Write> ParallelGzip<W> {
         if !self.block.is_empty() || self.submitted == 0 {
             self.submit()?;
         }
-        while self.in_flight > 0 {
+        while self.written < self.submitted {
             self.collect_one()?;
         }
         self.jobs = None;

@@ -51,7 +51,7 @@ impl Compression {
 /// rootfs, 0.3% on mixed data; umoci's layers are larger than our level 6 by 1.6-6%).
 pub const GZIP_LEVEL: u32 = 4;
 
-/// Chunks queued between the guest and the compressor (bounds memory: two of the guest's 256 KiB chunks).
+/// Chunks queued between the guest and the compressor (the guest sends 64 KiB ones).
 const QUEUE: usize = 4;
 
 /// A layer blob being written.

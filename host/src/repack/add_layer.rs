@@ -5,10 +5,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use super::history;
-use super::image::{self, Addition, BaseImage};
+use super::image::BaseImage;
 use super::{
-    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression, store_layer,
+    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression,
+    commit_added_layer, history_times, store_layer,
 };
 use crate::bundle::BundleError;
 use crate::layout::descriptor::Descriptor;
@@ -33,12 +33,10 @@ pub struct AddLayerRequest {
 
 /// Append the layer; returns the new manifest descriptor and the layer.
 pub fn add_layer(request: &AddLayerRequest) -> Result<(Descriptor, LayerInfo), RepackError> {
-    let epoch = history::source_date_epoch(request.source_date_epoch.as_deref())
-        .map_err(RepackError::Invalid)?;
-    let created = match request.history.as_ref().and_then(|h| h.created.as_deref()) {
-        Some(text) => Some(history::parse_created(text).map_err(RepackError::Invalid)?),
-        None => None,
-    };
+    let times = history_times(
+        request.source_date_epoch.as_deref(),
+        request.history.as_ref(),
+    )?;
     let tag = request
         .tag
         .clone()
@@ -71,20 +69,13 @@ pub fn add_layer(request: &AddLayerRequest) -> Result<(Descriptor, LayerInfo), R
         writer.write(buf[..n].to_vec()).map_err(bad)?;
     }
     let layer = store_layer(&layout, writer, compression)?;
-    let history = request.history.as_ref().map(|h| {
-        history::entry(
-            &history::created(created.as_ref(), epoch),
-            &h.created_by,
-            h.author.as_deref().unwrap_or(""),
-            h.comment.as_deref().unwrap_or(""),
-            false,
-        )
-    });
-    let addition = Addition {
-        layer: Some((layer.descriptor.clone(), layer.diff_id.to_string())),
-        history,
-    };
-    let walk = image::commit(&layout, &base, &addition)?;
-    layout.set_tag(&tag, &walk[0])?;
-    Ok((walk.last().expect("walks are never empty").clone(), layer))
+    let manifest = commit_added_layer(
+        &layout,
+        &base,
+        &layer,
+        request.history.as_ref(),
+        times,
+        &tag,
+    )?;
+    Ok((manifest, layer))
 }

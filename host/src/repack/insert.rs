@@ -7,10 +7,10 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::history;
-use super::image::{self, Addition, BaseImage};
+use super::image::BaseImage;
 use super::{
-    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression, store_layer,
+    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression,
+    commit_added_layer, history_times, store_layer,
 };
 use crate::bindings::{MapOptions, RepackOptions};
 use crate::bundle::meta::wit_mappings;
@@ -116,12 +116,10 @@ impl Repacker {
         request: &InsertRequest,
         limits: &Limits,
     ) -> Result<(Descriptor, LayerInfo), RepackError> {
-        let epoch = history::source_date_epoch(request.source_date_epoch.as_deref())
-            .map_err(RepackError::Invalid)?;
-        let created = match request.history.as_ref().and_then(|h| h.created.as_deref()) {
-            Some(text) => Some(history::parse_created(text).map_err(RepackError::Invalid)?),
-            None => None,
-        };
+        let (epoch, created) = history_times(
+            request.source_date_epoch.as_deref(),
+            request.history.as_ref(),
+        )?;
         let target = clean_target(&request.target).map_err(RepackError::Invalid)?;
         let tag = request
             .tag
@@ -209,22 +207,15 @@ impl Repacker {
             }
         };
         let layer = store_layer(&layout, writer, compression)?;
-        let history = request.history.as_ref().map(|h| {
-            history::entry(
-                &history::created(created.as_ref(), epoch),
-                &h.created_by,
-                h.author.as_deref().unwrap_or(""),
-                h.comment.as_deref().unwrap_or(""),
-                false,
-            )
-        });
-        let addition = Addition {
-            layer: Some((layer.descriptor.clone(), layer.diff_id.to_string())),
-            history,
-        };
-        let walk = image::commit(&layout, &base, &addition)?;
-        layout.set_tag(&tag, &walk[0])?;
-        Ok((walk.last().expect("walks are never empty").clone(), layer))
+        let manifest = commit_added_layer(
+            &layout,
+            &base,
+            &layer,
+            request.history.as_ref(),
+            (epoch, created),
+            &tag,
+        )?;
+        Ok((manifest, layer))
     }
 }
 

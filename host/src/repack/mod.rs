@@ -14,6 +14,8 @@ pub mod insert;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use chrono::{DateTime, FixedOffset};
+
 use indicatif::ProgressBar;
 
 use thiserror::Error;
@@ -156,6 +158,49 @@ pub fn store_layer(
     })
 }
 
+/// `SOURCE_DATE_EPOCH` and a history request's `created` time, both checked.
+fn history_times(
+    source_date_epoch: Option<&str>,
+    history: Option<&HistoryRequest>,
+) -> Result<(Option<i64>, Option<DateTime<FixedOffset>>), RepackError> {
+    let epoch = history::source_date_epoch(source_date_epoch).map_err(RepackError::Invalid)?;
+    let created = history
+        .and_then(|h| h.created.as_deref())
+        .map(history::parse_created)
+        .transpose()
+        .map_err(RepackError::Invalid)?;
+    Ok((epoch, created))
+}
+
+/// Commit an image that adds `layer` to `base`, with the entry `history` asks for
+/// (author and comment empty unless given), and point `tag` at it: `insert` and
+/// `raw add-layer`. Returns the new image manifest.
+fn commit_added_layer(
+    layout: &Layout,
+    base: &BaseImage,
+    layer: &LayerInfo,
+    history: Option<&HistoryRequest>,
+    (epoch, created): (Option<i64>, Option<DateTime<FixedOffset>>),
+    tag: &str,
+) -> Result<Descriptor, RepackError> {
+    let history = history.map(|h| {
+        history::entry(
+            &history::created(created.as_ref(), epoch),
+            &h.created_by,
+            h.author.as_deref().unwrap_or(""),
+            h.comment.as_deref().unwrap_or(""),
+            false,
+        )
+    });
+    let addition = Addition {
+        layer: Some((layer.descriptor.clone(), layer.diff_id.to_string())),
+        history,
+    };
+    let walk = image::commit(layout, base, &addition)?;
+    layout.set_tag(tag, &walk[0])?;
+    Ok(walk.last().expect("walks are never empty").clone())
+}
+
 /// The compression `choice` means for an image on `base`: `auto` takes the last
 /// compressed layer's algorithm, else gzip.
 pub fn auto_compression(choice: CompressionChoice, base: &BaseImage) -> Compression {
@@ -180,12 +225,10 @@ impl Repacker {
         let start = Instant::now();
         let mut stats = Stats::default();
         // Everything that can be checked is checked before anything is written.
-        let epoch = history::source_date_epoch(request.source_date_epoch.as_deref())
-            .map_err(RepackError::Invalid)?;
-        let created_flag = match request.history.as_ref().and_then(|h| h.created.as_deref()) {
-            Some(text) => Some(history::parse_created(text).map_err(RepackError::Invalid)?),
-            None => None,
-        };
+        let (epoch, created_flag) = history_times(
+            request.source_date_epoch.as_deref(),
+            request.history.as_ref(),
+        )?;
         let bundle = Bundle::open(&request.bundle)?;
         let rootfs = bundle.rootfs()?;
         let layout = Layout::open(&request.image.layout)?;
