@@ -8,6 +8,7 @@
 //! and nothing a symlink points at.
 
 mod error;
+mod lend;
 mod meta;
 mod path;
 mod write;
@@ -19,11 +20,13 @@ mod xattrat;
 pub use crate::bindings::fs::{Entry, Kind, Metadata};
 pub use error::CapError;
 
+use lend::Loans;
 pub use written::FileWriter;
 use written::Written;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -48,6 +51,8 @@ pub struct CapDir {
     open: Mutex<Vec<(OsString, Arc<Dir>)>>,
     writable: bool,
     written: Arc<Written>,
+    /// Owner bits lent while the job works (`None` as root, who needs none).
+    loans: Option<Loans>,
 }
 
 /// Where a path leads: the root itself, or a name inside an opened parent.
@@ -70,6 +75,7 @@ impl CapDir {
             open: Mutex::new(Vec::new()),
             writable: false,
             written: Arc::default(),
+            loans: Loans::for_effective_user(),
         }
     }
 
@@ -95,15 +101,18 @@ impl CapDir {
             .take_while(|((cached, _), wanted)| cached.as_os_str() == **wanted)
             .count();
         open.truncate(shared);
-        for name in &components[shared..] {
+        for (depth, name) in components.iter().enumerate().skip(shared) {
             let parent = open.last().map_or(&self.root, |(_, dir)| dir);
-            let next = parent.open_dir_nofollow(name).map_err(|e| {
-                // A symlink in a path is refused with a kind of its own.
-                if is_symlink(parent, name) {
-                    CapError::EscapesRoot
-                } else {
-                    e.into()
-                }
+            let path = join(&components[..=depth]);
+            let next = self.lending(parent, &path, Some(name), || {
+                parent.open_dir_nofollow(name).map_err(|e| {
+                    // A symlink in a path is refused with a kind of its own.
+                    if is_symlink(parent, name) {
+                        CapError::EscapesRoot
+                    } else {
+                        e.into()
+                    }
+                })
             })?;
             open.push((name.to_os_string(), Arc::new(next)));
         }
@@ -123,9 +132,75 @@ impl CapDir {
     pub fn metadata(&self, path: &[u8]) -> Result<Metadata, CapError> {
         let m = match self.target(path)? {
             Target::Root => self.root.dir_metadata()?,
-            Target::Child(parent, name) => parent.symlink_metadata(name)?,
+            Target::Child(parent, name) => self.lending(&parent, path, Some(name), || {
+                Ok(parent.symlink_metadata(name)?)
+            })?,
         };
-        Ok(meta::from_cap(&m))
+        let mut m = meta::from_cap(&m);
+        self.real_mode(|| normalized(path), &mut m)?;
+        Ok(m)
+    }
+
+    /// Report a directory's own mode, not the owner bits lent to it.
+    fn real_mode(
+        &self,
+        path: impl FnOnce() -> Result<Vec<u8>, CapError>,
+        m: &mut Metadata,
+    ) -> Result<(), CapError> {
+        if let Some(loans) = &self.loans
+            && m.kind == Kind::Directory
+            && loans.any()
+            && let Some(mode) = loans.mode_of(&path()?, m.ino)
+        {
+            m.mode = mode;
+        }
+        Ok(())
+    }
+
+    /// Run `op`, which acts on `name` inside `parent` (or on `parent` itself when `name`
+    /// is `None`; `path` is the object's guest path). Without root, a permission error
+    /// on something the effective user owns lends it the owner bits it needs (see
+    /// [`lend`]) and tries again: first the parent directory, then the object.
+    fn lending<T>(
+        &self,
+        parent: &Dir,
+        path: &[u8],
+        name: Option<&OsStr>,
+        mut op: impl FnMut() -> Result<T, CapError>,
+    ) -> Result<T, CapError> {
+        let first = op();
+        let Some(loans) = &self.loans else {
+            return first;
+        };
+        if !matches!(first, Err(CapError::PermissionDenied)) {
+            return first;
+        }
+        let path = normalized(path)?;
+        let parent_path = match name {
+            Some(_) => path
+                .iter()
+                .rposition(|&b| b == b'/')
+                .map_or(&path[..0], |i| &path[..i]),
+            None => &path[..],
+        };
+        if loans.lend_dir(parent.as_fd(), parent_path)? {
+            match op() {
+                Err(CapError::PermissionDenied) => {}
+                other => return other,
+            }
+        }
+        let Some(name) = name else {
+            return Err(CapError::PermissionDenied);
+        };
+        let Ok(object) = lend::open_path(parent, name) else {
+            return Err(CapError::PermissionDenied);
+        };
+        if loans.lend_dir(object.as_fd(), &path)? {
+            return op();
+        }
+        loans
+            .with_file(object.as_fd(), op)?
+            .ok_or(CapError::PermissionDenied)
     }
 
     /// Every entry of the directory at `path`, with metadata.
@@ -146,13 +221,34 @@ impl CapDir {
     /// The entries of the directory at `path`, with their attributes if `xattrs`.
     fn list(&self, path: &[u8], xattrs: bool) -> Result<Vec<(Entry, xattr::Xattrs)>, CapError> {
         let dir = self.open_dir(&path::components(path)?)?;
-        let mut out = Vec::new();
-        for entry in dir.entries()? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let meta = meta::from_cap(&dir.symlink_metadata(&name)?);
+        let names = self.lending(&dir, path, None, || {
+            let mut names = Vec::new();
+            for entry in dir.entries()? {
+                names.push(entry?.file_name());
+            }
+            Ok(names)
+        })?;
+        let mut out = Vec::with_capacity(names.len());
+        let child = |name: &OsStr| {
+            let mut p = normalized(path)?;
+            if !p.is_empty() {
+                p.push(b'/');
+            }
+            p.extend_from_slice(name.as_bytes());
+            Ok(p)
+        };
+        for name in names {
+            let mut meta =
+                meta::from_cap(&self.lending(&dir, &child(&name)?, Some(&name), || {
+                    Ok(dir.symlink_metadata(&name)?)
+                })?);
+            self.real_mode(|| child(&name), &mut meta)?;
             let attrs = match meta.kind {
-                Kind::Regular | Kind::Directory if xattrs => xattr::list_at(&dir, &name)?,
+                Kind::Regular | Kind::Directory if xattrs => {
+                    self.lending(&dir, &child(&name)?, Some(&name), || {
+                        xattr::list_at(&dir, &name)
+                    })?
+                }
                 _ => Vec::new(),
             };
             let entry = Entry {
@@ -169,7 +265,10 @@ impl CapDir {
         match self.target(path)? {
             Target::Root => Err(CapError::NotSupported),
             Target::Child(parent, name) => {
-                if !parent.symlink_metadata(name)?.file_type().is_symlink() {
+                let meta = self.lending(&parent, path, Some(name), || {
+                    Ok(parent.symlink_metadata(name)?)
+                })?;
+                if !meta.file_type().is_symlink() {
                     return Err(CapError::NotSupported);
                 }
                 // EINVAL: it stopped being a symlink since the check above.
@@ -187,8 +286,12 @@ impl CapDir {
     /// Extended attributes of `path` in listing order (not following a final symlink).
     pub fn xattrs(&self, path: &[u8]) -> Result<xattr::Xattrs, CapError> {
         match self.target(path)? {
-            Target::Root => xattr::list_at(&self.root, OsStr::new(".")),
-            Target::Child(parent, name) => xattr::list_at(&parent, name),
+            Target::Root => self.lending(&self.root, path, None, || {
+                xattr::list_at(&self.root, OsStr::new("."))
+            }),
+            Target::Child(parent, name) => {
+                self.lending(&parent, path, Some(name), || xattr::list_at(&parent, name))
+            }
         }
     }
 
@@ -203,12 +306,14 @@ impl CapDir {
             .read(true)
             .follow(FollowSymlinks::No)
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-        let file = parent.open_with(name, &options).map_err(|e| {
-            if is_symlink(&parent, name) {
-                CapError::NotSupported
-            } else {
-                e.into()
-            }
+        let file = self.lending(&parent, path, Some(name), || {
+            parent.open_with(name, &options).map_err(|e| {
+                if is_symlink(&parent, name) {
+                    CapError::NotSupported
+                } else {
+                    e.into()
+                }
+            })
         })?;
         if !file.metadata()?.is_file() {
             return Err(CapError::NotSupported);
@@ -240,13 +345,26 @@ impl CapDir {
     }
 }
 
+impl Drop for CapDir {
+    fn drop(&mut self) {
+        if let Err(e) = self.restore_modes() {
+            tracing::warn!("putting back directory modes after owner bits were lent: {e}");
+        }
+    }
+}
+
 /// `path` with its components joined by single slashes (the key of [`Written`]).
 fn normalized(path: &[u8]) -> Result<Vec<u8>, CapError> {
-    Ok(path::components(path)?
+    Ok(join(&path::components(path)?))
+}
+
+/// Components joined by single slashes.
+fn join(components: &[&OsStr]) -> Vec<u8> {
+    components
         .iter()
         .map(|c| c.as_bytes())
         .collect::<Vec<_>>()
-        .join(&b'/'))
+        .join(&b'/')
 }
 
 /// Whether `name` in `parent` is a symlink: explains why a no-follow open failed.

@@ -6,16 +6,17 @@
 //! no-follow form (`chmod`, xattrs on the root) go through `/proc/self/fd/<fd>` of an
 //! `O_PATH` descriptor of the object itself.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
+use cap_fs_ext::DirExt;
 use cap_std::fs::{Dir, File};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Timespec, Timestamps, UTIME_OMIT};
 
 use std::sync::Arc;
 
-use super::{CapDir, CapError, FileWriter, Kind, Target, normalized};
+use super::{CapDir, CapError, FileWriter, Kind, Target, lend, normalized};
 
 /// A time to set: seconds and nanoseconds.
 pub type Time = (i64, u32);
@@ -64,24 +65,59 @@ impl CapDir {
     /// component opened without following it).
     fn object(&self, path: &[u8]) -> Result<OwnedFd, CapError> {
         self.check_writable()?;
-        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        Ok(match self.target(path)? {
-            Target::Root => rustix::fs::openat(&*self.root, ".", flags, Mode::empty())?,
-            Target::Child(parent, name) => {
-                rustix::fs::openat(&*parent, name, flags, Mode::empty())?
+        self.open_object(path)
+    }
+
+    /// [`CapDir::object`] on any handle.
+    fn open_object(&self, path: &[u8]) -> Result<OwnedFd, CapError> {
+        match self.target(path)? {
+            Target::Root => lend::open_path(&*self.root, OsStr::new(".")),
+            Target::Child(parent, name) => self.lending(&parent, path, Some(name), || {
+                lend::open_path(&*parent, name)
+            }),
+        }
+    }
+
+    /// Put back the modes of the directories that owner bits were lent to, deepest
+    /// first. Runs when the handle is dropped; call it to see the first error.
+    pub fn restore_modes(&self) -> Result<(), CapError> {
+        let Some(loans) = &self.loans else {
+            return Ok(());
+        };
+        self.forget_open();
+        let mut first_error = None;
+        while let Some((path, loan)) = loans.take_deepest() {
+            let restored = self.open_object(&path).and_then(|fd| {
+                let st = rustix::fs::fstat(&fd)?;
+                if st.st_ino == loan.ino
+                    && FileType::from_raw_mode(st.st_mode) == FileType::Directory
+                {
+                    lend::chmod_fd(fd.as_fd(), loan.mode)?;
+                }
+                Ok(())
+            });
+            match restored {
+                Ok(()) | Err(CapError::NotFound) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-        })
+        }
+        self.forget_open();
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Create a regular file that must not exist yet.
     pub fn create_file(&self, path: &[u8], mode: u32) -> Result<FileWriter, CapError> {
         let (parent, name) = self.child(path)?;
-        let fd = rustix::fs::openat(
-            &*parent,
-            name,
-            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(mode & 0o777),
-        )?;
+        let fd = self.lending(&parent, path, Some(name), || {
+            Ok(rustix::fs::openat(
+                &*parent,
+                name,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode & 0o777),
+            )?)
+        })?;
         let file = File::from_std(std::fs::File::from(fd));
         Ok(FileWriter::new(
             file,
@@ -93,34 +129,42 @@ impl CapDir {
     /// Create a directory.
     pub fn mkdir(&self, path: &[u8], mode: u32) -> Result<(), CapError> {
         let (parent, name) = self.child(path)?;
-        Ok(rustix::fs::mkdirat(
-            &*parent,
-            name,
-            Mode::from_raw_mode(mode & 0o7777),
-        )?)
+        self.lending(&parent, path, Some(name), || {
+            Ok(rustix::fs::mkdirat(
+                &*parent,
+                name,
+                Mode::from_raw_mode(mode & 0o7777),
+            )?)
+        })
     }
 
     /// Create a symlink holding `target` verbatim.
     pub fn symlink(&self, path: &[u8], target: &[u8]) -> Result<(), CapError> {
         let (parent, name) = self.child(path)?;
-        Ok(rustix::fs::symlinkat(
-            OsStr::from_bytes(target),
-            &*parent,
-            name,
-        )?)
+        self.lending(&parent, path, Some(name), || {
+            Ok(rustix::fs::symlinkat(
+                OsStr::from_bytes(target),
+                &*parent,
+                name,
+            )?)
+        })
     }
 
     /// Link `path` to the existing object at `target` (not following a final symlink).
     pub fn hard_link(&self, path: &[u8], target: &[u8]) -> Result<(), CapError> {
         let (from_parent, from_name) = self.child(target)?;
         let (parent, name) = self.child(path)?;
-        Ok(rustix::fs::linkat(
-            &*from_parent,
-            from_name,
-            &*parent,
-            name,
-            AtFlags::empty(),
-        )?)
+        self.lending(&parent, path, Some(name), || {
+            self.lending(&from_parent, target, Some(from_name), || {
+                Ok(rustix::fs::linkat(
+                    &*from_parent,
+                    from_name,
+                    &*parent,
+                    name,
+                    AtFlags::empty(),
+                )?)
+            })
+        })
     }
 
     /// Create a device node or fifo.
@@ -140,13 +184,15 @@ impl CapDir {
             _ => return Err(CapError::NotSupported),
         };
         let dev = rustix::fs::makedev(major, minor);
-        Ok(rustix::fs::mknodat(
-            &*parent,
-            name,
-            file_type,
-            Mode::from_raw_mode(mode & 0o7777),
-            dev,
-        )?)
+        self.lending(&parent, path, Some(name), || {
+            Ok(rustix::fs::mknodat(
+                &*parent,
+                name,
+                file_type,
+                Mode::from_raw_mode(mode & 0o7777),
+                dev,
+            )?)
+        })
     }
 
     /// Set the owner, not following a final symlink.
@@ -166,6 +212,12 @@ impl CapDir {
         let fd = self.object(path)?;
         if rustix::fs::fstat(&fd)?.st_mode & 0o170000 == 0o120000 {
             return Err(CapError::NotSupported);
+        }
+        // Without root, a directory keeps its owner bits until the job ends.
+        if let Some(loans) = &self.loans
+            && loans.set_dir_mode(fd.as_fd(), &normalized(path)?, mode & 0o7777)?
+        {
+            return Ok(());
         }
         let proc = proc_path(&fd, None);
         Ok(rustix::fs::chmodat(
@@ -193,56 +245,140 @@ impl CapDir {
                     AtFlags::empty(),
                 )?)
             }
-            Target::Child(parent, name) => Ok(rustix::fs::utimensat(
-                &*parent,
-                name,
-                &times,
-                AtFlags::SYMLINK_NOFOLLOW,
-            )?),
+            Target::Child(parent, name) => self.lending(&parent, path, Some(name), || {
+                Ok(rustix::fs::utimensat(
+                    &*parent,
+                    name,
+                    &times,
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?)
+            }),
         }
     }
 
-    fn xattr_path(&self, path: &[u8]) -> Result<(Option<std::sync::Arc<Dir>>, Vec<u8>), CapError> {
+    /// Run `op` on the `/proc/self/fd` path of the object at `path` (its parent's
+    /// descriptor and its name, or the root's `.`), lending owner bits if needed.
+    fn on_xattrs<T>(
+        &self,
+        path: &[u8],
+        op: impl Fn(&OsStr) -> Result<T, CapError>,
+    ) -> Result<T, CapError> {
         self.check_writable()?;
-        Ok(match self.target(path)? {
-            Target::Root => (None, proc_path(&*self.root, Some(OsStr::new(".")))),
-            Target::Child(parent, name) => {
-                let p = proc_path(&*parent, Some(name));
-                (Some(parent), p)
+        match self.target(path)? {
+            Target::Root => {
+                let proc = proc_path(&*self.root, Some(OsStr::new(".")));
+                self.lending(&self.root, path, None, || op(OsStr::from_bytes(&proc)))
             }
-        })
+            Target::Child(parent, name) => {
+                let proc = proc_path(&*parent, Some(name));
+                self.lending(&parent, path, Some(name), || op(OsStr::from_bytes(&proc)))
+            }
+        }
     }
 
     /// Set one extended attribute (not following a final symlink).
     pub fn set_xattr(&self, path: &[u8], name: &[u8], value: &[u8]) -> Result<(), CapError> {
-        let (_keep, proc) = self.xattr_path(path)?;
-        Ok(rustix::fs::lsetxattr(
-            OsStr::from_bytes(&proc),
-            OsStr::from_bytes(name),
-            value,
-            rustix::fs::XattrFlags::empty(),
-        )?)
+        self.on_xattrs(path, |proc| {
+            Ok(rustix::fs::lsetxattr(
+                proc,
+                OsStr::from_bytes(name),
+                value,
+                rustix::fs::XattrFlags::empty(),
+            )?)
+        })
     }
 
     /// Remove one extended attribute.
     pub fn remove_xattr(&self, path: &[u8], name: &[u8]) -> Result<(), CapError> {
-        let (_keep, proc) = self.xattr_path(path)?;
-        Ok(rustix::fs::lremovexattr(
-            OsStr::from_bytes(&proc),
-            OsStr::from_bytes(name),
-        )?)
+        self.on_xattrs(path, |proc| {
+            Ok(rustix::fs::lremovexattr(proc, OsStr::from_bytes(name))?)
+        })
     }
 
     /// Remove the object at `path`, a directory with everything below it.
     pub fn remove(&self, path: &[u8]) -> Result<(), CapError> {
         let (parent, name) = self.child(path)?;
-        let is_dir = parent.symlink_metadata(name)?.is_dir();
+        let is_dir = self
+            .lending(&parent, path, Some(name), || {
+                Ok(parent.symlink_metadata(name)?)
+            })?
+            .is_dir();
+        let key = normalized(path)?;
         self.forget_open();
-        self.written.forget(&normalized(path)?);
+        self.written.forget(&key);
         if is_dir {
-            parent.remove_dir_all(name)?;
+            self.remove_tree(&parent, key, name)?;
         } else {
-            rustix::fs::unlinkat(&*parent, name, AtFlags::empty())?;
+            self.lending(&parent, path, Some(name), || {
+                Ok(rustix::fs::unlinkat(&*parent, name, AtFlags::empty())?)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Remove the directory `name` in `parent` (at `path`) and everything below it,
+    /// without recursion, lending owner bits to directories that need them.
+    fn remove_tree(&self, parent: &Dir, path: Vec<u8>, name: &OsStr) -> Result<(), CapError> {
+        struct Level {
+            dir: Dir,
+            path: Vec<u8>,
+            name: OsString,
+            names: Vec<OsString>,
+        }
+        let open = |parent: &Dir, path: Vec<u8>, name: &OsStr| -> Result<Level, CapError> {
+            let dir = self.lending(parent, &path, Some(name), || {
+                Ok(parent.open_dir_nofollow(name)?)
+            })?;
+            let names = self.lending(&dir, &path, None, || {
+                let mut names = Vec::new();
+                for entry in dir.entries()? {
+                    names.push(entry?.file_name());
+                }
+                Ok(names)
+            })?;
+            Ok(Level {
+                dir,
+                path,
+                name: name.to_os_string(),
+                names,
+            })
+        };
+        let mut levels = vec![open(parent, path, name)?];
+        while let Some(level) = levels.last_mut() {
+            match level.names.pop() {
+                Some(child) => {
+                    let level = levels.last().expect("a level is open");
+                    let mut child_path = level.path.clone();
+                    child_path.push(b'/');
+                    child_path.extend_from_slice(child.as_bytes());
+                    let dir = &level.dir;
+                    let meta = self.lending(dir, &child_path, Some(&child), || {
+                        Ok(dir.symlink_metadata(&child)?)
+                    })?;
+                    if meta.is_dir() {
+                        let next = open(dir, child_path, &child)?;
+                        levels.push(next);
+                    } else {
+                        self.lending(dir, &child_path, Some(&child), || {
+                            Ok(rustix::fs::unlinkat(dir, &child, AtFlags::empty())?)
+                        })?;
+                    }
+                }
+                None => {
+                    let done = levels.pop().expect("a level is open");
+                    let parent = levels.last().map_or(parent, |l| &l.dir);
+                    self.lending(parent, &done.path, Some(&done.name), || {
+                        Ok(rustix::fs::unlinkat(
+                            parent,
+                            &done.name,
+                            AtFlags::REMOVEDIR,
+                        )?)
+                    })?;
+                    if let Some(loans) = &self.loans {
+                        loans.forget(&done.path);
+                    }
+                }
+            }
         }
         Ok(())
     }

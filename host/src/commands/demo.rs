@@ -57,7 +57,7 @@ fn edit(rootfs: &Path) -> Result<()> {
 }
 
 /// The demo's unpack request.
-fn unpack_request(layout: &Path, tag: &str, bundle: &Path) -> UnpackRequest {
+fn unpack_request(layout: &Path, tag: &str, bundle: &Path, rootless: bool) -> UnpackRequest {
     UnpackRequest {
         image: ImageRef {
             layout: layout.to_owned(),
@@ -66,7 +66,7 @@ fn unpack_request(layout: &Path, tag: &str, bundle: &Path) -> UnpackRequest {
         bundle: bundle.to_owned(),
         uid_maps: Vec::new(),
         gid_maps: Vec::new(),
-        rootless: false,
+        rootless,
         keep_dirlinks: false,
         max_layer_size: 1 << 30,
     }
@@ -141,13 +141,23 @@ fn report(layout: &Layout, tag: &str, outcome: &Outcome) -> Result<()> {
 
 /// Run the demo in `dir`.
 fn demo(engine: &Repacker, limits: &Limits, dir: &Path) -> Result<()> {
+    // Without root, files cannot be given to root: unpack as umoci --rootless does.
+    let rootless = !rustix::process::geteuid().is_root();
+    if rootless {
+        println!(
+            "not running as root: unpacking with --rootless (owners recorded in user.rootlesscontainers)"
+        );
+    }
     let layout_path = dir.join("layout");
     let bundle = dir.join("bundle");
     let rootfs = bundle.join("rootfs");
     let layout = Layout::init(&layout_path)?;
     let created = repack_host::repack::history::created(None, None);
     empty::new_image(&layout, "empty", &created)?;
-    engine.unpack(&unpack_request(&layout_path, "empty", &bundle), limits)?;
+    engine.unpack(
+        &unpack_request(&layout_path, "empty", &bundle, rootless),
+        limits,
+    )?;
     println!(
         "layout {} with an empty image, tag \"empty\"",
         layout_path.display()
@@ -166,7 +176,10 @@ fn demo(engine: &Repacker, limits: &Limits, dir: &Path) -> Result<()> {
     let edited = engine.repack(&request(&bundle, &layout_path, "edited", false), limits)?;
     report(&layout, "edited", &edited)?;
     let check = dir.join("check");
-    engine.unpack(&unpack_request(&layout_path, "edited", &check), limits)?;
+    engine.unpack(
+        &unpack_request(&layout_path, "edited", &check, rootless),
+        limits,
+    )?;
     let fresh = engine.mtree(&MtreeRequest::new(check.join("rootfs")), limits)?;
     let ours = engine.mtree(&MtreeRequest::new(&rootfs), limits)?;
     let entries = |m: &str| {

@@ -195,7 +195,13 @@ impl Repacker {
             limits,
         );
         if result.is_err() {
-            let _ = fs::remove_dir_all(&rootfs);
+            // Through a handle: no symlink followed, and without root, owner bits lent
+            // to directories the layers left without them (a 0000 directory with
+            // children).
+            if let Err(e) = CapDir::open_ambient_writable(bundle).and_then(|b| b.remove(b"rootfs"))
+            {
+                tracing::warn!("{}: not removed after the failure: {e}", rootfs.display());
+            }
             let _ = fs::remove_file(&config_path);
         }
         result
