@@ -2,8 +2,10 @@
 //!
 //! One test binary (linking wasmtime once); each module is one concern.
 
+mod as_user;
 mod cli;
 mod layout_commands;
+mod rootless_user;
 mod sandbox;
 mod support;
 mod umoci_mtree;

@@ -337,9 +337,9 @@ impl Lab {
 /// Each object below a root, by path relative to it (`.` for the root): what `lstat`,
 /// the data and the xattrs say, with hardlinked names sharing a label (the first path
 /// of the inode in walk order). Access times are left out.
-type Snapshot = BTreeMap<String, String>;
+pub(crate) type Snapshot = BTreeMap<String, String>;
 
-fn snapshot(root: &Path, skip: &[&Path]) -> Snapshot {
+pub(crate) fn snapshot(root: &Path, skip: &[&Path]) -> Snapshot {
     let mut out = Snapshot::new();
     let mut inodes = HashMap::new();
     walk(root, root, skip, &mut out, &mut inodes);
@@ -482,7 +482,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The bundle's `.mtree` file (exactly one).
-fn mtree_file(bundle: &Path) -> PathBuf {
+pub(crate) fn mtree_file(bundle: &Path) -> PathBuf {
     let files: Vec<PathBuf> = fs::read_dir(bundle)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -502,7 +502,7 @@ fn body(text: &str) -> Vec<&str> {
 /// The manifest's [`body`], each line's xattr keywords sorted (umoci sets a file's
 /// xattrs in Go map order, so its manifest lists them in a random order) and without
 /// the `tar_time` of entries named in `no_time`.
-fn comparable(text: &str, no_time: &[&str]) -> Vec<String> {
+pub(crate) fn comparable(text: &str, no_time: &[&str]) -> Vec<String> {
     body(text)
         .into_iter()
         .map(|line| {
