@@ -116,8 +116,8 @@ fn demo_repacks_twice_and_umoci_reads_the_result() {
     }
     let check = tmp.path().join("check");
     run_ok(
-        std::process::Command::new("umoci")
-            .args(["unpack", "--image"])
+        crate::support::umoci_unpack()
+            .arg("--image")
             .arg(format!("{}:edited", work.join("layout").display()))
             .arg(&check),
     );
@@ -200,8 +200,8 @@ fn init_and_new_make_a_layout_umoci_reads() {
     assert_eq!(tags.trim(), "fresh");
     let bundle = dir.path().join("bundle");
     run_ok(
-        std::process::Command::new("umoci")
-            .args(["unpack", "--image", &image])
+        crate::support::umoci_unpack()
+            .args(["--image", &image])
             .arg(&bundle),
     );
     assert_eq!(std::fs::read_dir(bundle.join("rootfs")).unwrap().count(), 0);

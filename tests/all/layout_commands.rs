@@ -46,8 +46,19 @@ impl Lab {
 
     /// `umoci ARGS` in the lab directory.
     fn umoci(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("umoci");
-        cmd.current_dir(self.path()).args(args);
+        let mut cmd = match args.split_first() {
+            Some((&"unpack", rest)) => {
+                let mut cmd = crate::support::umoci_unpack();
+                cmd.args(rest);
+                cmd
+            }
+            _ => {
+                let mut cmd = Command::new("umoci");
+                cmd.args(args);
+                cmd
+            }
+        };
+        cmd.current_dir(self.path());
         cmd
     }
 
@@ -228,11 +239,14 @@ fn layered_lab() -> Option<Lab> {
     let lab = Lab {
         tmp: tempfile::tempdir().unwrap(),
     };
+    let unpack = format!("umoci {}", crate::support::umoci_unpack_words().join(" "));
     sh(
         lab.path(),
-        "umoci init --layout img && umoci new --image img:a && umoci unpack --image img:a b \
-         && echo one > b/rootfs/one && umoci repack --image img:base b \
-         && umoci unpack --image img:base b2 && echo two > b2/rootfs/two",
+        &format!(
+            "umoci init --layout img && umoci new --image img:a && {unpack} --image img:a b \
+             && echo one > b/rootfs/one && umoci repack --image img:base b \
+             && {unpack} --image img:base b2 && echo two > b2/rootfs/two"
+        ),
     );
     run_ok(&mut lab.host(&["run", "--image", "img:next", "b2"]));
     Some(lab)
@@ -689,8 +703,8 @@ fn raw_add_layer_appends_an_archive_umoci_unpacks() {
             .arg(dir.join("layer.tar")),
     );
     run_ok(
-        Command::new("umoci")
-            .args(["unpack", "--image", &image])
+        crate::support::umoci_unpack()
+            .args(["--image", &image])
             .arg(dir.join("b")),
     );
     assert_eq!(
@@ -699,7 +713,13 @@ fn raw_add_layer_appends_an_archive_umoci_unpacks() {
     );
     run_ok(
         repack_host()
-            .args(["unpack", "--image"])
+            .arg("unpack")
+            .args(
+                (!rustix::process::geteuid().is_root())
+                    .then_some("--rootless")
+                    .as_slice(),
+            )
+            .arg("--image")
             .arg(format!("{}:t2", layout.display()))
             .arg(dir.join("z")),
     );
@@ -765,8 +785,8 @@ fn insert_adds_whites_out_and_hides_what_umoci_then_sees() {
     insert(&["file", "/etc/motd"]);
     let unpack = |name: &str| {
         run_ok(
-            Command::new("umoci")
-                .args(["unpack", "--image", &image])
+            crate::support::umoci_unpack()
+                .args(["--image", &image])
                 .arg(dir.join(name)),
         );
         dir.join(name).join("rootfs")

@@ -77,9 +77,29 @@ pub fn have(tool: &str) -> bool {
             !in_ci(),
             "{tool} is required under CI=true but is not installed"
         );
-        eprintln!("skipping: {tool} is not installed");
+        skipped(&format!("{tool} is not installed"));
     }
     found
+}
+
+/// Note that the running test skips its work for `why`: on stderr, and as a line
+/// `test<TAB>why` in the file `$REPACK_SKIPS` names, which `tests/run` sums up.
+pub fn skipped(why: &str) {
+    eprintln!("skipping: {why}");
+    if let Some(log) = std::env::var_os("REPACK_SKIPS") {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned();
+        let line = format!("{test}\t{why}\n");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log);
+        if let Ok(mut file) = file {
+            let _ = std::io::Write::write_all(&mut file, line.as_bytes());
+        }
+    }
 }
 
 /// Whether the tests run as root; under `CI=true` root is required.
@@ -87,7 +107,7 @@ pub fn root() -> bool {
     let is_root = rustix::process::geteuid().is_root();
     if !is_root {
         assert!(!in_ci(), "this test needs root under CI=true");
-        eprintln!("skipping: needs root");
+        skipped("needs root");
     }
     is_root
 }
