@@ -216,7 +216,7 @@ pub struct InsertArgs {
     /// Delete TARGET in the new layer instead of adding anything.
     #[arg(long)]
     pub whiteout: bool,
-    /// Hide what the image has below TARGET (SOURCE must be a directory).
+    /// Hide what the image has below TARGET (an opaque whiteout in it).
     #[arg(long, conflicts_with = "whiteout")]
     pub opaque: bool,
     /// Layer compression.
