@@ -3,9 +3,12 @@
 //! One test binary (linking wasmtime once); each module is one concern.
 
 mod cli;
+mod fuzz_regressions;
+mod generated_docs;
 mod layout_commands;
 mod sandbox;
 mod support;
+mod umoci_commands;
 mod umoci_mtree;
 mod umoci_repack;
 mod umoci_unpack;
