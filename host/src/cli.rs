@@ -3,15 +3,24 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use repack_host::repack::HistoryRequest;
 use repack_host::sandbox::parse_size;
 
 /// Repack OCI image bundles in a WebAssembly sandbox (umoci's unpack and repack).
 #[derive(Debug, Parser)]
-#[command(name = "repack-host", version, about, max_term_width = 100)]
+#[command(
+    name = "repack-host",
+    version,
+    max_term_width = 100,
+    disable_version_flag = true,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
+    /// Print the version (`-V` works too).
+    #[arg(short = 'v', long, short_alias = 'V', action = ArgAction::Version)]
+    pub version: Option<bool>,
     /// Options every command takes.
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -88,6 +97,13 @@ pub enum Command {
     Raw(RawCommand),
     /// Build a small image, unpack it, change it and repack it, all in a scratch directory.
     Demo(DemoArgs),
+    /// Print a shell completion script to stdout.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, or write one page per command.
+    Man(ManArgs),
+    /// Print the help of the command, or of a subcommand.
+    #[command(alias = "h")]
+    Help(HelpArgs),
 }
 
 /// Low-level commands.
@@ -97,6 +113,92 @@ pub enum RawCommand {
     Mtree(MtreeArgs),
     /// Append an uncompressed tar archive to an image as a new layer.
     AddLayer(AddLayerArgs),
+    /// Unpack an image into a root filesystem only (no config.json, manifest or umoci.json).
+    Unpack(RawUnpackArgs),
+    /// Write the runtime configuration (config.json) an unpack of the image would have.
+    #[command(alias = "config")]
+    RuntimeConfig(RuntimeConfigArgs),
+}
+
+/// `raw unpack` arguments, as umoci's.
+#[derive(Debug, Args)]
+pub struct RawUnpackArgs {
+    /// The image to unpack.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// The directory to create (or an empty one) for the root filesystem.
+    pub rootfs: PathBuf,
+    /// How the layers are applied.
+    #[command(flatten)]
+    pub unpack: UnpackFlags,
+}
+
+/// `raw runtime-config` arguments, as umoci's.
+#[derive(Debug, Args)]
+pub struct RuntimeConfigArgs {
+    /// The image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// The file to write.
+    pub config: PathBuf,
+    /// A root filesystem to resolve the image's user and groups in (its /etc/passwd and
+    /// /etc/group); without one a user name becomes root.
+    #[arg(long, value_name = "ROOTFS")]
+    pub rootfs: Option<PathBuf>,
+    /// Owner mapping.
+    #[command(flatten)]
+    pub maps: MapArgs,
+}
+
+/// `--uid-map`, `--gid-map` and `--rootless`, as umoci's.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// User id mapping `container:host[:size]` (repeatable).
+    #[arg(long = "uid-map", value_name = "MAP")]
+    pub uid_map: Vec<String>,
+    /// Group id mapping `container:host[:size]` (repeatable).
+    #[arg(long = "gid-map", value_name = "MAP")]
+    pub gid_map: Vec<String>,
+    /// Work without privileges: container root is the invoking user.
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+/// The flags `unpack` and `raw unpack` share.
+#[derive(Debug, Args)]
+pub struct UnpackFlags {
+    /// Owner mapping.
+    #[command(flatten)]
+    pub maps: MapArgs,
+    /// Keep symlinks to directories when a layer has a directory at their path.
+    #[arg(long)]
+    pub keep_dirlinks: bool,
+    /// Most bytes one layer may expand to when decompressed (a bomb stops here).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64G")]
+    pub max_layer_size: u64,
+}
+
+/// `completions` arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `man` arguments.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `repack-host.1` and one `repack-host-COMMAND.1` page per command here.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+/// `help` arguments.
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The (sub)command to describe, e.g. `raw unpack`.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `insert` arguments, as umoci's.
@@ -114,7 +216,7 @@ pub struct InsertArgs {
     /// Delete TARGET in the new layer instead of adding anything.
     #[arg(long)]
     pub whiteout: bool,
-    /// Hide what the image has below TARGET (SOURCE must be a directory).
+    /// Hide what the image has below TARGET (an opaque whiteout in it).
     #[arg(long, conflicts_with = "whiteout")]
     pub opaque: bool,
     /// Layer compression.
@@ -123,15 +225,10 @@ pub struct InsertArgs {
     /// The history entry.
     #[command(flatten)]
     pub history: HistoryArgs,
-    /// User id mapping `container:host[:size]` (repeatable).
-    #[arg(long = "uid-map", value_name = "MAP")]
-    pub uid_map: Vec<String>,
-    /// Group id mapping `container:host[:size]` (repeatable).
-    #[arg(long = "gid-map", value_name = "MAP")]
-    pub gid_map: Vec<String>,
-    /// Owners are root unless `user.rootlesscontainers` says otherwise.
-    #[arg(long)]
-    pub rootless: bool,
+    /// Owner mapping (rootless: owners are root unless `user.rootlesscontainers` says
+    /// otherwise).
+    #[command(flatten)]
+    pub maps: MapArgs,
 }
 
 /// The history entry flags of `run`, `insert`, `raw add-layer` and `config`.
@@ -390,21 +487,9 @@ pub struct UnpackArgs {
     pub image: ImageArgs,
     /// The bundle directory to create.
     pub bundle: PathBuf,
-    /// User id mapping `container:host[:size]` (repeatable).
-    #[arg(long = "uid-map", value_name = "MAP")]
-    pub uid_map: Vec<String>,
-    /// Group id mapping `container:host[:size]` (repeatable).
-    #[arg(long = "gid-map", value_name = "MAP")]
-    pub gid_map: Vec<String>,
-    /// Unpack without privileges.
-    #[arg(long)]
-    pub rootless: bool,
-    /// Keep symlinks to directories when a layer has a directory at their path.
-    #[arg(long)]
-    pub keep_dirlinks: bool,
-    /// Most bytes one layer may expand to when decompressed (a bomb stops here).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64G")]
-    pub max_layer_size: u64,
+    /// How the layers are applied.
+    #[command(flatten)]
+    pub unpack: UnpackFlags,
 }
 
 /// `demo` arguments.

@@ -119,6 +119,42 @@ pub fn generate(
     generate_with_resolv_conf(image_config, passwd, group, opts, flags.as_deref())
 }
 
+/// [`generate`] with no rootfs to read `/etc/passwd` and `/etc/group` from (umoci's
+/// `raw runtime-config` without `--rootfs`): a numeric user and group are taken as
+/// they are, and a user spec that cannot be resolved (a name) becomes root:root, as
+/// umoci does. Returns the configuration and, in that case, a warning.
+pub fn generate_without_rootfs(
+    image_config: &Map<String, Value>,
+    opts: &RuntimeOptions,
+) -> Result<(Value, Option<String>), RuntimeConfigError> {
+    match generate(image_config, None, None, opts) {
+        Err(
+            RuntimeConfigError::UserNotFound { spec, .. }
+            | RuntimeConfigError::GroupNotFound { spec, .. }
+            | RuntimeConfigError::IdOutOfRange(spec),
+        ) => {
+            let root = generate(&without_user(image_config), None, None, opts)?;
+            let why = format!(
+                "cannot resolve user spec {spec:?} without a rootfs: the process runs as root:root"
+            );
+            Ok((root, Some(why)))
+        }
+        other => other.map(|config| (config, None)),
+    }
+}
+
+/// The image configuration with every `config.User` field removed (matched as Go's
+/// decoder matches it, ASCII case-insensitively).
+fn without_user(image_config: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = image_config.clone();
+    for (key, value) in &mut out {
+        if let (true, Value::Object(config)) = (key.eq_ignore_ascii_case("config"), value) {
+            config.retain(|k, _| !k.eq_ignore_ascii_case("User"));
+        }
+    }
+    out
+}
+
 /// [`generate`] without touching the host: `resolv_conf_flags` are the mount options
 /// the rootless `/etc/resolv.conf` bind mount must keep (`None`: no such mount). Unused
 /// unless `opts.rootless`.

@@ -4,10 +4,13 @@
 
 mod as_user;
 mod cli;
+mod fuzz_regressions;
+mod generated_docs;
 mod layout_commands;
 mod rootless_user;
 mod sandbox;
 mod support;
+mod umoci_commands;
 mod umoci_mtree;
 mod umoci_repack;
 mod umoci_unpack;

@@ -1112,7 +1112,7 @@ fn invalid_invocations_fail_cleanly() {
     fs::write(&path, bytes).unwrap();
     one_line(
         &["--image", "img:x", "b"],
-        &format!("{config}: digest mismatch"),
+        &format!("{config}: verified reader digest mismatch"),
     );
 
     // Nothing got tagged by any of these.

@@ -345,6 +345,18 @@ impl CapDir {
     }
 }
 
+/// Remove the tree at the ambient `path` (a rootfs after a failed unpack) through a
+/// handle on its parent: no symlink is followed, and without root, directories left
+/// without owner bits are lent them on the way.
+pub fn remove_tree(path: &Path) -> Result<(), CapError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or(CapError::NotSupported)?;
+    CapDir::open_ambient_writable(parent)?.remove(name.as_bytes())
+}
+
 impl Drop for CapDir {
     fn drop(&mut self) {
         if let Err(e) = self.restore_modes() {

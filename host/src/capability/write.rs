@@ -316,6 +316,14 @@ impl CapDir {
         Ok(())
     }
 
+    /// Remove everything inside the granted directory, which stays.
+    pub fn remove_contents(&self) -> Result<(), CapError> {
+        for entry in self.read_dir(b"")? {
+            self.remove(&entry.name)?;
+        }
+        Ok(())
+    }
+
     /// Remove the directory `name` in `parent` (at `path`) and everything below it,
     /// without recursion, lending owner bits to directories that need them.
     fn remove_tree(&self, parent: &Dir, path: Vec<u8>, name: &OsStr) -> Result<(), CapError> {

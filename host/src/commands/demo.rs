@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use repack_host::layout::{Compression, ImageRef, Layout, empty};
 use repack_host::repack::{CompressionChoice, HistoryRequest, Outcome, Request};
-use repack_host::unpack::Request as UnpackRequest;
+use repack_host::unpack::{Options as UnpackOptions, Request as UnpackRequest};
 use repack_host::{Limits, MtreeRequest, Repacker};
 
 use crate::cli::{DemoArgs, GlobalArgs};
@@ -64,11 +64,13 @@ fn unpack_request(layout: &Path, tag: &str, bundle: &Path, rootless: bool) -> Un
             tag: tag.to_owned(),
         },
         bundle: bundle.to_owned(),
-        uid_maps: Vec::new(),
-        gid_maps: Vec::new(),
-        rootless,
-        keep_dirlinks: false,
-        max_layer_size: 1 << 30,
+        options: UnpackOptions {
+            uid_maps: Vec::new(),
+            gid_maps: Vec::new(),
+            rootless,
+            keep_dirlinks: false,
+            max_layer_size: 1 << 30,
+        },
     }
 }
 

@@ -7,7 +7,7 @@ use crate::cli::LayoutArgs;
 
 /// Run the collection; what went is logged at info level.
 pub fn run(args: &LayoutArgs) -> Result<()> {
-    let layout = Layout::open(&args.layout)?;
+    let layout = Layout::open(super::layout::layout_path(args)?)?;
     let report = layout.gc().context("gc")?;
     tracing::info!(
         "gc: kept {} blobs, removed {} blobs, {} other files and {} temp directories ({} in use)",

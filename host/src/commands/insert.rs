@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, bail};
 use repack_host::layout::ImageRef;
 use repack_host::repack::insert::InsertRequest;
-use repack_host::unpack::parse_map;
 
+use super::unpack::maps;
 use super::{limits, repacker};
 use crate::cli::{GlobalArgs, InsertArgs};
 
@@ -17,11 +17,7 @@ pub fn run(global: &GlobalArgs, args: &InsertArgs) -> Result<()> {
         (false, _) => bail!("insert takes two arguments, SOURCE and TARGET"),
     };
     let compression = args.compress.into();
-    let maps = |list: &[String]| -> Result<Vec<_>> {
-        list.iter()
-            .map(|m| parse_map(m).map_err(anyhow::Error::msg))
-            .collect()
-    };
+    let (uid_maps, gid_maps) = maps(&args.maps)?;
     let request = InsertRequest {
         image: ImageRef::parse(&args.image.image)?,
         tag: args.tag.clone(),
@@ -31,9 +27,9 @@ pub fn run(global: &GlobalArgs, args: &InsertArgs) -> Result<()> {
         compression,
         history: args.history.request("repack-host insert"),
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
-        uid_maps: maps(&args.uid_map)?,
-        gid_maps: maps(&args.gid_map)?,
-        rootless: args.rootless,
+        uid_maps,
+        gid_maps,
+        rootless: args.maps.rootless,
     };
     let (manifest, layer) = repacker(global)?
         .insert(&request, &limits(global))

@@ -1,6 +1,9 @@
 //! `init` and `new`: create a layout, and an empty image in one.
 
-use anyhow::{Context, Result};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use repack_host::layout::{ImageRef, Layout, empty};
 use repack_host::repack::history;
 
@@ -8,8 +11,21 @@ use crate::cli::{ImageArgs, LayoutArgs};
 
 /// `init --layout PATH`.
 pub fn init(args: &LayoutArgs) -> Result<()> {
-    Layout::init(&args.layout).context("init")?;
+    Layout::init(layout_path(args)?).context("init")?;
     Ok(())
+}
+
+/// The `--layout` path of `init`, `ls` and `gc`. One holding `:` is refused, as umoci
+/// refuses it: `--image` splits at the first `:`, so no image in it could be named.
+pub fn layout_path(args: &LayoutArgs) -> Result<&Path> {
+    let path = args.layout.as_path();
+    if path.as_os_str().as_bytes().contains(&b':') {
+        bail!(
+            "invalid --layout: path contains ':' character: '{}'",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// `new --image LAYOUT[:TAG]`.

@@ -1,13 +1,18 @@
 //! One file per command; `dispatch` only routes.
 
 mod add_layer;
+mod completions;
 mod config;
 mod demo;
 mod gc;
+mod help;
 mod insert;
 mod layout;
+mod man;
 mod raw_mtree;
+mod raw_unpack;
 mod run;
+mod runtime_config;
 mod stat;
 mod tag;
 mod unpack;
@@ -23,6 +28,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Raw(RawCommand::Mtree(args)) => raw_mtree::run(global, args),
         Command::Raw(RawCommand::AddLayer(args)) => add_layer::run(args),
+        Command::Raw(RawCommand::Unpack(args)) => raw_unpack::run(global, args),
+        Command::Raw(RawCommand::RuntimeConfig(args)) => runtime_config::run(args),
         Command::Demo(args) => demo::run(global, args),
         Command::Run(args) => run::run(global, args),
         Command::Unpack(args) => unpack::run(global, args),
@@ -35,6 +42,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Stat(args) => stat::run(args),
         Command::Config(args) => config::run(args),
         Command::Insert(args) => insert::run(global, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
+        Command::Help(args) => help::run(args),
     }
 }
 

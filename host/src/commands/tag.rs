@@ -33,7 +33,7 @@ pub fn rm(args: &ImageArgs) -> Result<()> {
 
 /// `ls --layout LAYOUT`: the tags, in index order, one a line.
 pub fn ls(args: &LayoutArgs) -> Result<()> {
-    let layout = Layout::open(&args.layout)?;
+    let layout = Layout::open(super::layout::layout_path(args)?)?;
     let entries = layout.index_entries()?;
     let mut out = io::stdout().lock();
     let written = entries

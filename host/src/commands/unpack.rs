@@ -1,35 +1,28 @@
-//! `unpack`: an image into a runtime bundle.
+//! `unpack`: an image into a runtime bundle; also the flag handling `raw unpack`,
+//! `raw runtime-config` and `insert` share.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
+use repack_host::bundle::IdMap;
 use repack_host::layout::ImageRef;
-use repack_host::unpack::{Request, parse_map};
+use repack_host::unpack::{Options, Request, parse_map};
 
 use super::{limits, repacker};
-use crate::cli::{GlobalArgs, UnpackArgs};
+use crate::cli::{GlobalArgs, MapArgs, UnpackArgs, UnpackFlags};
 
 /// Run `repack-host unpack`.
 pub fn run(global: &GlobalArgs, args: &UnpackArgs) -> Result<()> {
     if args.bundle.as_os_str().is_empty() {
-        bail!("the bundle path is empty");
+        anyhow::bail!("the bundle path is empty");
     }
-    let image = ImageRef::parse(&args.image.image)?;
-    let maps = |list: &[String]| -> Result<Vec<_>> {
-        list.iter()
-            .map(|m| parse_map(m).map_err(anyhow::Error::msg))
-            .collect()
-    };
     let request = Request {
-        image,
+        image: ImageRef::parse(&args.image.image)?,
         bundle: args.bundle.clone(),
-        uid_maps: maps(&args.uid_map)?,
-        gid_maps: maps(&args.gid_map)?,
-        rootless: args.rootless,
-        keep_dirlinks: args.keep_dirlinks,
-        max_layer_size: args.max_layer_size,
+        options: options(&args.unpack)?,
     };
     let outcome = repacker(global)?
         .unpack(&request, &limits(global))
-        .with_context(|| format!("unpack {}", args.bundle.display()))?;
+        .with_context(|| format!("unpack {}", args.bundle.display()))
+        .map_err(|e| rootless_hint(e, args.unpack.maps.rootless))?;
     for warning in &outcome.warnings {
         tracing::warn!("{warning}");
     }
@@ -40,4 +33,41 @@ pub fn run(global: &GlobalArgs, args: &UnpackArgs) -> Result<()> {
         args.bundle.display()
     );
     Ok(())
+}
+
+/// The `--uid-map` and `--gid-map` lists, parsed.
+pub fn maps(args: &MapArgs) -> Result<(Vec<IdMap>, Vec<IdMap>)> {
+    let parse = |list: &[String]| -> Result<Vec<_>> {
+        list.iter()
+            .map(|m| parse_map(m).map_err(anyhow::Error::msg))
+            .collect()
+    };
+    Ok((parse(&args.uid_map)?, parse(&args.gid_map)?))
+}
+
+/// The layer options the flags describe.
+pub fn options(flags: &UnpackFlags) -> Result<Options> {
+    let (uid_maps, gid_maps) = maps(&flags.maps)?;
+    Ok(Options {
+        uid_maps,
+        gid_maps,
+        rootless: flags.maps.rootless,
+        keep_dirlinks: flags.keep_dirlinks,
+        max_layer_size: flags.max_layer_size,
+    })
+}
+
+/// A permission error of a user other than root who did not ask for `--rootless`
+/// gets umoci's hint appended.
+pub fn rootless_hint(error: anyhow::Error, rootless: bool) -> anyhow::Error {
+    if rootless || rustix::process::geteuid().is_root() {
+        return error;
+    }
+    let text = format!("{error:#}");
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("operation not permitted") || lower.contains("permission denied") {
+        anyhow!("{text} (running as a user other than root: maybe --rootless will help?)")
+    } else {
+        error
+    }
 }

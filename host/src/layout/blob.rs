@@ -36,27 +36,38 @@ pub fn read_verified(path: &Path, digest: &Digest, size: u64) -> Result<Vec<u8>,
             },
         })?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
-    file.take(size.saturating_add(1))
+    (&file)
+        .take(size.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(LayoutError::io(path))?;
     if bytes.len() as u64 != size {
-        return Err(verify(format!(
-            "size mismatch: the descriptor says {size} bytes, the blob has {}{}",
-            bytes.len().min(usize::try_from(size).unwrap_or(usize::MAX)),
-            if bytes.len() as u64 > size {
-                " or more"
-            } else {
-                ""
-            }
-        )));
+        // A longer blob is read one byte past its size only; its length is the file's.
+        let actual = match file.metadata() {
+            Ok(m) if bytes.len() as u64 > size => m.len().max(bytes.len() as u64),
+            _ => bytes.len() as u64,
+        };
+        return Err(verify(size_mismatch(size, actual)));
     }
     let actual = Digest::of(&bytes);
     if &actual != digest {
-        return Err(verify(format!(
-            "digest mismatch: the bytes hash to {actual}"
-        )));
+        return Err(verify(digest_mismatch(&actual)));
     }
     Ok(bytes)
+}
+
+/// Why a blob of `actual` bytes does not match a descriptor of `declared` bytes. The
+/// wording of every blob check, streamed or not; umoci's phrase ("verified reader size
+/// mismatch") comes first, for scripts that look for it.
+pub fn size_mismatch(declared: u64, actual: u64) -> String {
+    format!(
+        "verified reader size mismatch: the descriptor says {declared} bytes, the blob has {actual}"
+    )
+}
+
+/// Why a blob whose bytes hash to `actual` does not match its descriptor (umoci's
+/// "verified reader digest mismatch" first).
+pub fn digest_mismatch(actual: &Digest) -> String {
+    format!("verified reader digest mismatch: the bytes hash to {actual}")
 }
 
 /// Write `bytes` to `dest` atomically: a temp file in `temp`, fsync, rename, fsync of

@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use rustix::fs::OFlags;
 use sha2::{Digest as _, Sha256};
 
-use super::{Descriptor, Digest, Layout, LayoutError};
+use super::{Descriptor, Digest, Layout, LayoutError, blob};
 
 /// A verified blob stream.
 #[derive(Debug)]
@@ -47,6 +47,16 @@ impl BlobReader {
         })
     }
 
+    /// The error for a blob that does not match its descriptor, as
+    /// [`LayoutError::Verify`] words it.
+    fn mismatch(&self, why: String) -> String {
+        LayoutError::Verify {
+            digest: self.digest.to_string(),
+            why,
+        }
+        .to_string()
+    }
+
     /// Up to `max` bytes; empty at the verified end. Errors name the blob.
     pub fn read(&mut self, max: usize) -> Result<Vec<u8>, String> {
         if self.done {
@@ -63,25 +73,21 @@ impl BlobReader {
         buf.truncate(n);
         self.seen += n as u64;
         if self.seen > self.size {
-            return Err(format!(
-                "blob {}: verified reader size mismatch: longer than its {} bytes",
-                self.digest, self.size
-            ));
+            // Read one byte past the size only; the blob's length is the file's.
+            let actual = self
+                .file
+                .metadata()
+                .map_or(self.seen, |m| m.len().max(self.seen));
+            return Err(self.mismatch(blob::size_mismatch(self.size, actual)));
         }
         self.hash.update(&buf);
         if n == 0 {
             if self.seen != self.size {
-                return Err(format!(
-                    "blob {}: verified reader size mismatch: {} bytes, the descriptor says {}",
-                    self.digest, self.seen, self.size
-                ));
+                return Err(self.mismatch(blob::size_mismatch(self.size, self.seen)));
             }
             let actual = Digest::from_raw(&std::mem::take(&mut self.hash).finalize());
             if actual != self.digest {
-                return Err(format!(
-                    "blob {}: verified reader digest mismatch: the bytes hash to {actual}",
-                    self.digest
-                ));
+                return Err(self.mismatch(blob::digest_mismatch(&actual)));
             }
             self.done = true;
         }

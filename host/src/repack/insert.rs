@@ -1,7 +1,8 @@
 //! `insert`: a file or directory tree from the host placed at a path of an image as a
 //! new layer, or (`--whiteout`) a layer deleting a path. The tree is walked and archived
 //! by the guest, like a repack against an empty manifest, with entry names moved under
-//! the target path.
+//! the target path. `--opaque` puts an opaque whiteout in the target first: for a
+//! directory right after its entry, for a file (as umoci does) before it.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -135,11 +136,6 @@ impl Repacker {
             })?),
             None => None,
         };
-        if request.opaque && !source_meta.as_ref().is_some_and(fs::Metadata::is_dir) {
-            return Err(RepackError::Invalid(
-                "--opaque needs a directory to insert".into(),
-            ));
-        }
         let layout = Layout::open(&request.image.layout)?;
         layout.start_writing()?;
         let walk = layout.resolve_one(&request.image.tag)?;
@@ -169,6 +165,13 @@ impl Repacker {
                     })?;
                     (staging.path().to_owned(), parent, true)
                 };
+                if request.opaque && !meta.is_dir() {
+                    // umoci's layer: `TARGET/.wh..wh..opq`, then the file at TARGET.
+                    let marker = [&target[..], b"/.wh..wh..opq"].concat();
+                    writer
+                        .write(whiteout_entry(marker)?)
+                        .map_err(RepackError::Invalid)?;
+                }
                 let options = RepackOptions {
                     manifest: String::new(),
                     masks: Vec::new(),
@@ -182,7 +185,7 @@ impl Repacker {
                     stat_cache: None,
                     prefix,
                     skip_root,
-                    opaque: request.opaque,
+                    opaque: request.opaque && meta.is_dir(),
                     now: 0,
                 };
                 let (_, writer) =
@@ -194,13 +197,7 @@ impl Repacker {
                     Some(i) => (&target[..=i], &target[i + 1..]),
                     None => (&b""[..], &target[..]),
                 };
-                let name = [parent, b".wh.", base].concat();
-                let mut tar = Vec::new();
-                repack_guest::tar::encode_header(
-                    &repack_guest::tar::Header::whiteout(name),
-                    &mut tar,
-                )
-                .map_err(|e| RepackError::Invalid(e.to_string()))?;
+                let mut tar = whiteout_entry([parent, b".wh.", base].concat())?;
                 tar.extend_from_slice(&repack_guest::tar::END_OF_ARCHIVE);
                 writer.write(tar).map_err(RepackError::Invalid)?;
                 writer
@@ -217,6 +214,14 @@ impl Repacker {
         )?;
         Ok((manifest, layer))
     }
+}
+
+/// The tar header of a whiteout entry named `name` (mode 0, owner 0, epoch time).
+fn whiteout_entry(name: Vec<u8>) -> Result<Vec<u8>, RepackError> {
+    let mut tar = Vec::new();
+    repack_guest::tar::encode_header(&repack_guest::tar::Header::whiteout(name), &mut tar)
+        .map_err(|e| RepackError::Invalid(e.to_string()))?;
+    Ok(tar)
 }
 
 #[cfg(test)]

@@ -550,3 +550,41 @@ fn encode_escapes_like_go() {
         "{\n\t\"k\\u003c\\u003e\\u0026\": \"\\u0001\\u0008\\u000c\\u001b\u{7f}\\t\\n\\r\\\"\\\\\\u2028\\u2029é\",\n\t\"e\": [],\n\t\"o\": {},\n\t\"n\": null,\n\t\"b\": [\n\t\ttrue,\n\t\t1\n\t]\n}\n"
     );
 }
+
+#[test]
+fn without_a_rootfs_names_become_root_and_numbers_stay() {
+    let with_user = |user: &str| {
+        image(&format!(
+            r#"{{"os":"linux","config":{{"User":{user:?},"Env":["A=b"]}}}}"#
+        ))
+    };
+    let process_user = |v: &Value| v["process"]["user"].clone();
+    for spec in [
+        "testuser",
+        "testuser:emptygroup",
+        "1000:staff",
+        "99999999999",
+    ] {
+        let (config, warning) =
+            generate_without_rootfs(&with_user(spec), &RuntimeOptions::default()).unwrap();
+        assert_eq!(process_user(&config), json!({"uid": 0, "gid": 0}), "{spec}");
+        let warning = warning.expect("a warning");
+        assert!(warning.contains(&format!("{spec:?}")), "{warning}");
+        assert!(
+            !config["process"]["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.as_str().unwrap().starts_with("HOME=")),
+            "{spec}: no home without a passwd entry"
+        );
+    }
+    let (config, warning) =
+        generate_without_rootfs(&with_user("1337:8888"), &RuntimeOptions::default()).unwrap();
+    assert_eq!(process_user(&config), json!({"uid": 1337, "gid": 8888}));
+    assert!(warning.is_none());
+    // Other errors still fail.
+    let mut windows = with_user("root");
+    windows.insert("os".into(), "windows".into());
+    assert!(generate_without_rootfs(&windows, &RuntimeOptions::default()).is_err());
+}

@@ -1,6 +1,8 @@
 //! `unpack`: an image from a layout into a runtime bundle umoci can repack (rootfs,
 //! `config.json`, `sha256_<hex>.mtree`, `umoci.json`). The layers are applied by the
 //! guest; the host verifies blobs, grants the new rootfs and writes the bundle files.
+//! [`Repacker::unpack_rootfs`] (umoci's `raw unpack`) makes the rootfs alone, and
+//! [`runtime::generate`] (`raw runtime-config`) the `config.json` alone.
 
 use std::fs;
 use std::io::Read;
@@ -18,8 +20,11 @@ use crate::header;
 use crate::layout::{BlobReader, ImageRef, Layout, LayoutError};
 use crate::repack::image::BaseImage;
 use crate::repacker::{JobError, Repacker};
-use crate::runtime_config::{self, RuntimeOptions};
+use crate::runtime_config;
 use crate::sandbox::Limits;
+
+pub mod rootfs;
+pub mod runtime;
 
 /// The most bytes read from the rootfs's `/etc/passwd` or `/etc/group`.
 const MAX_ACCOUNT_FILE: u64 = 4 << 20;
@@ -31,6 +36,13 @@ pub struct Request {
     pub image: ImageRef,
     /// The bundle directory to create (it may exist, but not its rootfs or config).
     pub bundle: PathBuf,
+    /// How the layers are applied.
+    pub options: Options,
+}
+
+/// How layers are applied: the flags `unpack` and `raw unpack` share.
+#[derive(Debug, Clone)]
+pub struct Options {
     /// uid mappings (`--uid-map`).
     pub uid_maps: Vec<IdMap>,
     /// gid mappings (`--gid-map`).
@@ -41,6 +53,89 @@ pub struct Request {
     pub keep_dirlinks: bool,
     /// Most bytes one layer may expand to.
     pub max_layer_size: u64,
+}
+
+impl Options {
+    /// The uid and gid mappings to apply (see [`effective_maps`]).
+    pub fn effective_maps(&self) -> (Vec<IdMap>, Vec<IdMap>) {
+        effective_maps(&self.uid_maps, &self.gid_maps, self.rootless)
+    }
+}
+
+/// The uid and gid mappings to apply: as given, but in rootless mode an empty list maps
+/// container root to the effective id (umoci's default).
+pub fn effective_maps(
+    uid_maps: &[IdMap],
+    gid_maps: &[IdMap],
+    rootless: bool,
+) -> (Vec<IdMap>, Vec<IdMap>) {
+    let own = |maps: &[IdMap], id: u32| match maps {
+        [] if rootless => vec![IdMap {
+            container_id: 0,
+            host_id: id,
+            size: 1,
+        }],
+        _ => maps.to_vec(),
+    };
+    (
+        own(uid_maps, rustix::process::geteuid().as_raw()),
+        own(gid_maps, rustix::process::getegid().as_raw()),
+    )
+}
+
+/// The image an unpack reads: its descriptor walk, manifest and config (verified), and
+/// each layer with its diff_id.
+#[derive(Debug)]
+pub struct Image {
+    /// The layout.
+    pub layout: Layout,
+    /// From the tagged descriptor down to the manifest.
+    pub walk: Vec<crate::layout::Descriptor>,
+    /// The manifest and config.
+    pub base: BaseImage,
+    /// The manifest's layers, in order.
+    pub layers: Vec<crate::layout::Descriptor>,
+    /// The config's diff_ids, at least one per layer.
+    pub diff_ids: Vec<String>,
+}
+
+impl Image {
+    /// Resolve `image` (exactly one manifest) and read its manifest and config.
+    pub fn load(image: &ImageRef) -> Result<Image, UnpackError> {
+        let layout = Layout::open(&image.layout)?;
+        let walk = layout.resolve_one(&image.tag)?;
+        let base = BaseImage::load(&layout, walk.clone())?;
+        let layers = base.layers();
+        let diff_ids: Vec<String> = base
+            .config
+            .get("rootfs")
+            .and_then(|r| r.get("diff_ids"))
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if diff_ids.len() < layers.len() {
+            return Err(LayoutError::Malformed {
+                what: format!("config blob {}", base.config_desc.digest),
+                why: format!(
+                    "{} layers but only {} diff_ids",
+                    layers.len(),
+                    diff_ids.len()
+                ),
+            }
+            .into());
+        }
+        Ok(Image {
+            layout,
+            walk,
+            base,
+            layers,
+            diff_ids,
+        })
+    }
 }
 
 /// What an unpack did.
@@ -115,50 +210,8 @@ fn account_file(rootfs: &CapDir, path: &[u8]) -> Option<String> {
 impl Repacker {
     /// Unpack an image into a new bundle (see the module documentation).
     pub fn unpack(&self, request: &Request, limits: &Limits) -> Result<Outcome, UnpackError> {
-        let layout = Layout::open(&request.image.layout)?;
-        let walk = layout.resolve_one(&request.image.tag)?;
-        let base = BaseImage::load(&layout, walk.clone())?;
-        let layers = base.layers();
-        let diff_ids: Vec<String> = base
-            .config
-            .get("rootfs")
-            .and_then(|r| r.get("diff_ids"))
-            .and_then(Value::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|d| d.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if diff_ids.len() < layers.len() {
-            return Err(LayoutError::Malformed {
-                what: format!("config blob {}", base.config_desc.digest),
-                why: format!(
-                    "{} layers but only {} diff_ids",
-                    layers.len(),
-                    diff_ids.len()
-                ),
-            }
-            .into());
-        }
-
-        let (mut uid_maps, mut gid_maps) = (request.uid_maps.clone(), request.gid_maps.clone());
-        if request.rootless {
-            if uid_maps.is_empty() {
-                uid_maps.push(IdMap {
-                    container_id: 0,
-                    host_id: rustix::process::geteuid().as_raw(),
-                    size: 1,
-                });
-            }
-            if gid_maps.is_empty() {
-                gid_maps.push(IdMap {
-                    container_id: 0,
-                    host_id: rustix::process::getegid().as_raw(),
-                    size: 1,
-                });
-            }
-        }
+        let image = Image::load(&request.image)?;
+        let (uid_maps, gid_maps) = request.options.effective_maps();
 
         let bundle = &request.bundle;
         let rootfs = bundle.join("rootfs");
@@ -172,6 +225,12 @@ impl Repacker {
                 })
             }
         };
+        if fs::metadata(bundle).is_ok_and(|m| !m.is_dir()) {
+            return Err(UnpackError::Invalid(format!(
+                "{}: is a file; the bundle must be a directory or a new path",
+                bundle.display()
+            )));
+        }
         for existing in [&rootfs, &config_path] {
             if fs::symlink_metadata(existing).is_ok() {
                 return Err(UnpackError::Invalid(format!(
@@ -184,22 +243,12 @@ impl Repacker {
         fs::set_permissions(bundle, fs::Permissions::from_mode(0o700)).map_err(io(bundle))?;
         fs::create_dir(&rootfs).map_err(io(&rootfs))?;
 
-        let result = self.fill(
-            request,
-            &layout,
-            &base,
-            &walk,
-            &layers,
-            &diff_ids,
-            (&uid_maps, &gid_maps),
-            limits,
-        );
+        let result = self.fill(request, &image, (&uid_maps, &gid_maps), limits);
         if result.is_err() {
             // Through a handle: no symlink followed, and without root, owner bits lent
             // to directories the layers left without them (a 0000 directory with
             // children).
-            if let Err(e) = CapDir::open_ambient_writable(bundle).and_then(|b| b.remove(b"rootfs"))
-            {
+            if let Err(e) = crate::capability::remove_tree(&rootfs) {
                 tracing::warn!("{}: not removed after the failure: {e}", rootfs.display());
             }
             let _ = fs::remove_file(&config_path);
@@ -207,97 +256,29 @@ impl Repacker {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
         request: &Request,
-        layout: &Layout,
-        base: &BaseImage,
-        walk: &[crate::layout::Descriptor],
-        layers: &[crate::layout::Descriptor],
-        diff_ids: &[String],
+        image: &Image,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
         limits: &Limits,
     ) -> Result<Outcome, UnpackError> {
         let bundle = &request.bundle;
         let rootfs = bundle.join("rootfs");
-        let root_owner = (to_host(0, uid_maps), to_host(0, gid_maps));
-        let (Some(uid), Some(gid)) = root_owner else {
-            return Err(UnpackError::Invalid(
-                "container uid/gid 0 has no mapping; the rootfs needs an owner".into(),
-            ));
-        };
-        let rootfs_err = |e: std::io::Error| BundleError {
-            path: rootfs.clone(),
-            why: e.to_string(),
-        };
-        if !request.rootless || rustix::process::geteuid().is_root() {
-            rustix::fs::chown(
-                &rootfs,
-                Some(rustix::fs::Uid::from_raw(uid)),
-                Some(rustix::fs::Gid::from_raw(gid)),
-            )
-            .map_err(|e| rootfs_err(e.into()))?;
-        }
-        fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)).map_err(rootfs_err)?;
+        let (manifest_text, stat_cache, warnings) = self.fill_rootfs(
+            &rootfs,
+            image,
+            &request.options,
+            (uid_maps, gid_maps),
+            limits,
+        )?;
 
-        let mut sources = Vec::with_capacity(layers.len());
-        for (layer, diff_id) in layers.iter().zip(diff_ids) {
-            sources.push((
-                BlobReader::open(layout, layer)?,
-                LayerInfo {
-                    media_type: layer.media_type.clone(),
-                    diff_id: diff_id.clone(),
-                },
-            ));
-        }
-        let options = UnpackOptions {
-            map_options: MapOptions {
-                uid_mappings: wit_mappings(uid_maps),
-                gid_mappings: wit_mappings(gid_maps),
-                rootless: request.rootless,
-            },
-            keep_dirlinks: request.keep_dirlinks,
-            max_layer_size: request.max_layer_size,
-        };
-        let header = MtreeHeader {
-            user: header::user_name(),
-            machine: header::machine_name(),
-            tree: rootfs.display().to_string(),
-            date: header::date_now(),
-        };
-        // The rootfs root's time: the epoch, whatever the layers did to it.
-        let (manifest_text, stat_cache, warnings) = {
-            let epoch = filetime_epoch(&rootfs);
-            let out = self
-                .unpack_layers(&rootfs, sources, &options, &header, limits)
-                .map_err(|e| corrupt_layer(layout, layers).unwrap_or_else(|| e.into()))?;
-            epoch.map_err(rootfs_err)?;
-            out
-        };
-
-        let cap = CapDir::open_ambient(&rootfs).map_err(|e| BundleError {
-            path: rootfs.clone(),
-            why: e.to_string(),
-        })?;
-        let passwd = account_file(&cap, b"etc/passwd");
-        let group = account_file(&cap, b"etc/group");
-        let triple = |m: &[IdMap]| {
-            m.iter()
-                .map(|m| (m.container_id, m.host_id, m.size))
-                .collect()
-        };
-        let runtime = runtime_config::generate(
-            &base.config,
-            passwd.as_deref(),
-            group.as_deref(),
-            &RuntimeOptions {
-                uid_mappings: triple(uid_maps),
-                gid_mappings: triple(gid_maps),
-                rootless: request.rootless,
-            },
-        )
-        .map_err(|e| UnpackError::Invalid(format!("config.json: {e}")))?;
+        let (runtime, _) = runtime::generate(
+            image,
+            Some(&rootfs),
+            (uid_maps, gid_maps),
+            request.options.rootless,
+        )?;
         bundle::write_atomic(
             bundle,
             "config.json",
@@ -305,7 +286,7 @@ impl Repacker {
             0o644,
         )?;
 
-        let manifest = walk.last().expect("walks are never empty");
+        let manifest = image.walk.last().expect("walks are never empty");
         bundle::write_atomic(
             bundle,
             &bundle::mtree_name(&manifest.digest),
@@ -315,16 +296,81 @@ impl Repacker {
         let maps = BundleMaps {
             uid_mappings: (!uid_maps.is_empty()).then(|| uid_maps.to_vec()),
             gid_mappings: (!gid_maps.is_empty()).then(|| gid_maps.to_vec()),
-            rootless: request.rootless,
+            rootless: request.options.rootless,
         };
-        let meta = BundleMeta::new(walk, maps);
+        let meta = BundleMeta::new(&image.walk, maps);
         bundle::write_atomic(bundle, bundle::STAT_CACHE, stat_cache.as_bytes(), 0o644)?;
         bundle::write_atomic(bundle, meta::FILE, &meta.encode(), 0o644)?;
         Ok(Outcome {
             manifest: manifest.digest.to_string(),
-            layers: layers.len(),
+            layers: image.layers.len(),
             warnings,
         })
+    }
+
+    /// Apply the image's layers to the empty directory `rootfs`: its owner is the
+    /// mapped root, its mode 0755, its times the epoch. Returns the manifest of the
+    /// result, its stat cache and the guest's warnings.
+    fn fill_rootfs(
+        &self,
+        rootfs: &Path,
+        image: &Image,
+        options: &Options,
+        (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
+        limits: &Limits,
+    ) -> Result<(String, String, Vec<String>), UnpackError> {
+        let root_owner = (to_host(0, uid_maps), to_host(0, gid_maps));
+        let (Some(uid), Some(gid)) = root_owner else {
+            return Err(UnpackError::Invalid(
+                "container uid/gid 0 has no mapping; the rootfs needs an owner".into(),
+            ));
+        };
+        let rootfs_err = |e: std::io::Error| BundleError {
+            path: rootfs.to_owned(),
+            why: e.to_string(),
+        };
+        if !options.rootless || rustix::process::geteuid().is_root() {
+            rustix::fs::chown(
+                rootfs,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            )
+            .map_err(|e| rootfs_err(e.into()))?;
+        }
+        fs::set_permissions(rootfs, fs::Permissions::from_mode(0o755)).map_err(rootfs_err)?;
+
+        let mut sources = Vec::with_capacity(image.layers.len());
+        for (layer, diff_id) in image.layers.iter().zip(&image.diff_ids) {
+            sources.push((
+                BlobReader::open(&image.layout, layer)?,
+                LayerInfo {
+                    media_type: layer.media_type.clone(),
+                    diff_id: diff_id.clone(),
+                },
+            ));
+        }
+        let unpack_options = UnpackOptions {
+            map_options: MapOptions {
+                uid_mappings: wit_mappings(uid_maps),
+                gid_mappings: wit_mappings(gid_maps),
+                rootless: options.rootless,
+            },
+            keep_dirlinks: options.keep_dirlinks,
+            max_layer_size: options.max_layer_size,
+        };
+        let header = MtreeHeader {
+            user: header::user_name(),
+            machine: header::machine_name(),
+            tree: rootfs.display().to_string(),
+            date: header::date_now(),
+        };
+        // The rootfs root's time: the epoch, whatever the layers did to it.
+        let epoch = filetime_epoch(rootfs);
+        let out = self
+            .unpack_layers(rootfs, sources, &unpack_options, &header, limits)
+            .map_err(|e| corrupt_layer(&image.layout, &image.layers).unwrap_or_else(|| e.into()))?;
+        epoch.map_err(rootfs_err)?;
+        Ok(out)
     }
 }
 
