@@ -6,7 +6,7 @@
 //! object (even one that gets a freed inode number back) is hashed again.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 
 use cap_std::fs::File;
@@ -86,6 +86,31 @@ impl FileWriter {
         self.file.write_all(bytes).map_err(CapError::from)?;
         self.hash.update(bytes);
         self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Append `len` zero bytes as a hole: the file is extended without writing them
+    /// (where the filesystem has no holes, it stores the zeros itself).
+    pub fn skip(&mut self, len: u64) -> Result<(), CapError> {
+        let end = self.size.checked_add(len).ok_or_else(|| {
+            CapError::from(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a hole past the largest file size",
+            ))
+        })?;
+        self.file.set_len(end).map_err(CapError::from)?;
+        self.file
+            .seek(SeekFrom::Start(end))
+            .map_err(CapError::from)?;
+        // The digest covers the zeros, so the manifest walk still need not read the file.
+        let zeros = [0u8; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.hash.update(&zeros[..n]);
+            left -= n as u64;
+        }
+        self.size = end;
         Ok(())
     }
 
