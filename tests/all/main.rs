@@ -4,6 +4,7 @@
 
 mod cli;
 mod layout_commands;
+mod legal_layers;
 mod sandbox;
 mod support;
 mod umoci_mtree;
