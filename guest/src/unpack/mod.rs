@@ -96,7 +96,7 @@ pub fn unpack_layer(
             let mut holes: u64 = 0;
             while let Some(entry) = archive.next_entry().map_err(read_err)? {
                 holes = holes.saturating_add(entry.holes());
-                if archive.get_ref().len().saturating_add(holes) > options.max_layer_size {
+                if archive.get_ref().passed().saturating_add(holes) > options.max_layer_size {
                     return Err(UnpackError::Entry {
                         path: entry.name,
                         message: stream::too_large(options.max_layer_size),

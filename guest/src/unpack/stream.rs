@@ -110,7 +110,7 @@ impl<R: Read> Tee<R> {
     }
 
     /// Bytes that passed so far.
-    pub fn len(&self) -> u64 {
+    pub fn passed(&self) -> u64 {
         self.len
     }
 

@@ -71,7 +71,7 @@ pub fn parse(mut data: &[u8]) -> Result<Records, String> {
             return Err(bad(&format!("{lossy:?} holds a NUL")));
         }
         if key == SPARSE_OFFSET || key == SPARSE_NUMBYTES {
-            let expected = if sparse.len() % 2 == 0 {
+            let expected = if sparse.len().is_multiple_of(2) {
                 SPARSE_OFFSET
             } else {
                 SPARSE_NUMBYTES

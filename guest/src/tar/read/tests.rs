@@ -66,8 +66,11 @@ fn end() -> Vec<u8> {
     vec![0; 2 * BLOCK]
 }
 
+/// An entry, the pieces its contents came in, and the contents.
+type Read = (Entry, Vec<Chunk>, Vec<u8>);
+
 /// Every entry of `archive` with its contents as (data or hole) pieces.
-fn read_all(archive: &[u8]) -> Result<Vec<(Entry, Vec<Chunk>, Vec<u8>)>, ReadError> {
+fn read_all(archive: &[u8]) -> Result<Vec<Read>, ReadError> {
     let mut reader = Reader::new(archive);
     let mut out = Vec::new();
     while let Some(entry) = reader.next_entry()? {
