@@ -153,6 +153,31 @@ mod tests {
     }
 
     #[test]
+    fn skipped_bytes_are_a_hole_and_count_in_the_digest() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = super::super::CapDir::open_ambient_writable(tmp.path()).unwrap();
+        let mut file = dir.create_file(b"sparse", 0o644).unwrap();
+        file.write(b"head").unwrap();
+        file.skip(8 << 20).unwrap();
+        file.write(b"middle").unwrap();
+        file.skip(8 << 20).unwrap();
+        file.finish().unwrap();
+        let path = tmp.path().join("sparse");
+        let mut expected = b"head".to_vec();
+        expected.resize(4 + (8 << 20), 0);
+        expected.extend_from_slice(b"middle");
+        expected.resize(expected.len() + (8 << 20), 0);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        let blocks = std::fs::metadata(&path).unwrap().blocks();
+        assert!(blocks * 512 < 1 << 20, "{blocks} blocks: the zeros were written");
+        let digest: [u8; 32] = Sha256::digest(&expected).into();
+        let meta = std::fs::metadata(&path).unwrap();
+        let recorded = dir.written.get(b"sparse", meta.ino(), meta.len());
+        assert_eq!(recorded, Some(digest), "the recorded digest");
+    }
+
+    #[test]
     fn forgetting_a_path_forgets_what_is_below_it_only() {
         let w = Written::default();
         for (p, ino) in [
