@@ -170,7 +170,10 @@ mod tests {
         expected.resize(expected.len() + (8 << 20), 0);
         assert_eq!(std::fs::read(&path).unwrap(), expected);
         let blocks = std::fs::metadata(&path).unwrap().blocks();
-        assert!(blocks * 512 < 1 << 20, "{blocks} blocks: the zeros were written");
+        assert!(
+            blocks * 512 < 1 << 20,
+            "{blocks} blocks: the zeros were written"
+        );
         let digest: [u8; 32] = Sha256::digest(&expected).into();
         let meta = std::fs::metadata(&path).unwrap();
         let recorded = dir.written.get(b"sparse", meta.ino(), meta.len());
