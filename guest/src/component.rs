@@ -219,6 +219,9 @@ impl FileWrite for HostFileWriter {
     fn write(&mut self, bytes: &[u8]) -> Result<(), FsError> {
         Ok(self.0.write(bytes)?)
     }
+    fn skip(&mut self, len: u64) -> Result<(), FsError> {
+        Ok(self.0.skip(len)?)
+    }
 }
 
 fn ts(t: Time) -> wit::Timestamp {

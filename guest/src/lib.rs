@@ -10,7 +10,7 @@
 //! - [`repack`]: diff, filters and layer generation.
 //! - [`unpack`]: applying layer archives to a rootfs.
 //! - [`statcache`]: digests of unchanged files, kept between runs.
-//! - [`tar`]: tar header blocks as Go's `archive/tar` writes them (USTAR, PAX).
+//! - [`tar`]: tar archives as Go's `archive/tar` writes (USTAR, PAX) and reads them.
 //! - [`stopwatch`]: time per phase, for the host's `--stats`.
 
 pub mod mtree;

@@ -128,6 +128,9 @@ pub trait Tree {
 pub trait FileWrite {
     /// Append `bytes`.
     fn write(&mut self, bytes: &[u8]) -> Result<(), FsError>;
+    /// Append `len` zero bytes without writing them: a hole where the filesystem
+    /// supports one.
+    fn skip(&mut self, len: u64) -> Result<(), FsError>;
 }
 
 /// A point in time: seconds and nanoseconds since the epoch.

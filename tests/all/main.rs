@@ -7,6 +7,7 @@ mod cli;
 mod fuzz_regressions;
 mod generated_docs;
 mod layout_commands;
+mod legal_layers;
 mod rootless_user;
 mod sandbox;
 mod support;

@@ -146,7 +146,7 @@ with tarfile.open(sys.argv[1]) as tar:
 "#;
 
 /// Whether the peers are here and we are root. Under `CI=true` anything missing fails.
-fn ready() -> bool {
+pub(crate) fn ready() -> bool {
     let mut ok = true;
     for tool in ["umoci", "python3", "setfattr"] {
         ok &= have(tool);
@@ -156,12 +156,12 @@ fn ready() -> bool {
 
 /// A scratch directory holding the layout `img` (with `img:empty` from `umoci new`)
 /// and bundles, all named relative to it.
-struct Lab {
+pub(crate) struct Lab {
     tmp: TempDir,
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub(crate) fn new() -> Lab {
         let lab = Lab {
             tmp: tempfile::tempdir().unwrap(),
         };
@@ -169,21 +169,21 @@ impl Lab {
         lab
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.tmp.path()
     }
 
-    fn at(&self, rel: &str) -> PathBuf {
+    pub(crate) fn at(&self, rel: &str) -> PathBuf {
         self.path().join(rel)
     }
 
-    fn sh(&self, script: &str) {
+    pub(crate) fn sh(&self, script: &str) {
         sh(self.path(), script);
     }
 
     /// With umoci: unpack `from` into the bundle `work-<to>`, run `script` on its rootfs
     /// (`$R`), repack as `to`.
-    fn umoci_layer(&self, from: &str, to: &str, script: &str) {
+    pub(crate) fn umoci_layer(&self, from: &str, to: &str, script: &str) {
         self.sh(&format!(
             "umoci unpack --image img:{from} work-{to}\nR=work-{to}/rootfs\n{script}\numoci repack --image img:{to} work-{to}"
         ));
@@ -201,7 +201,7 @@ impl Lab {
     }
 
     /// Append a layer made by `snippet` (see [`LAYERS_PY`]) to `from`, as `to`.
-    fn add_layer(&self, from: &str, to: &str, compress: &str, snippet: &str) {
+    pub(crate) fn add_layer(&self, from: &str, to: &str, compress: &str, snippet: &str) {
         self.python(&["layer", "img", from, to, compress, snippet]);
     }
 
@@ -214,7 +214,7 @@ impl Lab {
     }
 
     /// `repack-host unpack FLAGS --image img:TAG BUNDLE` in the lab directory.
-    fn ours(&self, tag: &str, bundle: &str, flags: &[&str]) -> Command {
+    pub(crate) fn ours(&self, tag: &str, bundle: &str, flags: &[&str]) -> Command {
         let mut cmd = repack_host();
         cmd.current_dir(self.path())
             .arg("unpack")
@@ -225,11 +225,11 @@ impl Lab {
         cmd
     }
 
-    fn unpack(&self, tag: &str, bundle: &str, flags: &[&str]) {
+    pub(crate) fn unpack(&self, tag: &str, bundle: &str, flags: &[&str]) {
         run_ok(&mut self.ours(tag, bundle, flags));
     }
 
-    fn umoci_unpack(&self, tag: &str, bundle: &str, flags: &[&str]) {
+    pub(crate) fn umoci_unpack(&self, tag: &str, bundle: &str, flags: &[&str]) {
         self.sh(&format!(
             "umoci unpack {} --image img:{tag} {bundle}",
             flags.join(" ")
@@ -277,7 +277,7 @@ impl Lab {
 
     /// Assert that our bundle and umoci's are the same: rootfs, manifest, config.json,
     /// umoci.json (but umoci 0.4.7's `"whiteout_mode":0`), file names, modes.
-    fn assert_same_bundle(&self, ours: &str, theirs: &str) {
+    pub(crate) fn assert_same_bundle(&self, ours: &str, theirs: &str) {
         self.assert_same_bundle_but_times(ours, theirs, &[]);
     }
 
@@ -442,7 +442,7 @@ fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
-fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+pub(crate) fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     xattrs(path)
         .into_iter()
         .find(|(n, _)| n == name.as_bytes())
@@ -563,12 +563,12 @@ fn forget_times(mut snapshot: Snapshot, paths: &[&str]) -> Snapshot {
     snapshot
 }
 
-fn output(cmd: &mut Command) -> Output {
+pub(crate) fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("spawning a command")
 }
 
 /// A failed unpack's stderr: non-zero exit, one line, nothing on stdout.
-fn one_line_failure(out: &Output, what: &str) -> String {
+pub(crate) fn one_line_failure(out: &Output, what: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{what}: unexpectedly succeeded");
     assert!(out.stdout.is_empty(), "{what}: stdout {:?}", out.stdout);

@@ -1,11 +1,14 @@
-//! Tar header blocks as Go's `archive/tar` Writer writes them (the layers umoci makes).
+//! Tar archives as Go's `archive/tar` writes and reads them (the layers umoci makes and
+//! reads).
 //!
 //! [`encode_header`] turns one [`Header`] into its header block(s): a plain USTAR block
 //! when every field fits one, otherwise a PAX extended header (typeflag `x`) followed by
 //! the USTAR block. The caller writes the entry's data after the header,
 //! then [`padding`] zero bytes, and ends the archive with [`END_OF_ARCHIVE`].
+//! [`read`] reads archives (any layer: USTAR, PAX, GNU, sparse files).
 
 mod pax;
+pub mod read;
 
 /// The size of one tar block in bytes.
 pub const BLOCK: usize = 512;

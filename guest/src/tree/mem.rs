@@ -11,6 +11,8 @@ pub struct Node {
     pub meta: Metadata,
     pub data: Vec<u8>,
     pub xattrs: Xattrs,
+    /// Bytes of `data` that were skipped, not written (holes).
+    pub holes: u64,
 }
 
 /// A tree held as a map from path (root = `""`) to node.
@@ -61,13 +63,29 @@ impl MemTree {
                 meta,
                 data: data.to_vec(),
                 xattrs: Vec::new(),
+                holes: 0,
             },
         );
         self.nodes.get_mut(path).expect("just inserted")
     }
 
     fn node(&self, path: &[u8]) -> Result<&Node, FsError> {
-        self.nodes.get(path).ok_or(FsError::NotFound)
+        self.nodes.get(path).ok_or_else(|| self.missing(path))
+    }
+
+    /// Why `path` is not there, as the host says it: a path through a symlink escapes,
+    /// one through another non-directory is `NotSupported` (`ENOTDIR`).
+    fn missing(&self, path: &[u8]) -> FsError {
+        let mut at = 0;
+        while let Some(i) = path[at..].iter().position(|&b| b == b'/') {
+            match self.nodes.get(&path[..at + i]) {
+                Some(n) if n.meta.kind == Kind::Symlink => return FsError::EscapesRoot,
+                Some(n) if n.meta.kind != Kind::Directory => return FsError::NotSupported,
+                Some(_) => at += i + 1,
+                None => break,
+            }
+        }
+        FsError::NotFound
     }
 }
 
@@ -151,7 +169,8 @@ pub fn fake_digest(data: &[u8]) -> [u8; 32] {
 
 impl MemTree {
     fn node_mut(&mut self, path: &[u8]) -> Result<&mut Node, FsError> {
-        self.nodes.get_mut(path).ok_or(FsError::NotFound)
+        let missing = self.missing(path);
+        self.nodes.get_mut(path).ok_or(missing)
     }
 
     /// A new object's parent must be a real directory, and the name free.
@@ -187,6 +206,13 @@ impl FileWrite for MemWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), FsError> {
         self.0.data.extend_from_slice(bytes);
         self.0.meta.size = self.0.data.len() as u64;
+        Ok(())
+    }
+    fn skip(&mut self, len: u64) -> Result<(), FsError> {
+        let len = usize::try_from(len).map_err(|_| FsError::Io("hole too large".into()))?;
+        self.0.data.resize(self.0.data.len() + len, 0);
+        self.0.meta.size = self.0.data.len() as u64;
+        self.0.holes += len as u64;
         Ok(())
     }
 }

@@ -6,8 +6,9 @@ use std::io::Read;
 
 use super::owner::{host_owner, rootless_xattr};
 use super::resolve::{Missing, clean, resolve_dir, split};
-use super::{Options, UnpackError};
+use super::{Options, UnpackError, contents};
 use crate::repack::ids::ROOTLESS_XATTR;
+use crate::tar::read::{Entry, Kind as EntryKind, Reader};
 use crate::tree::{FsError, Kind, TreeMut, join};
 
 /// xattrs never applied from a layer, nor cleared from an existing object.
@@ -16,62 +17,6 @@ const KEPT_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
 /// The prefix of whiteout names, and the opaque marker.
 const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..wh..opq";
-
-/// Bytes of file data moved per host call.
-const CHUNK: usize = 128 << 10;
-
-/// PAX keys the tar crate applies itself: name, link target, data size, owner.
-const PAX_APPLIED: [&[u8]; 5] = [b"path", b"linkpath", b"size", b"uid", b"gid"];
-
-/// Refuse, before anything is created from it, an entry whose PAX records the tar crate
-/// cannot read the way a length-walking reader (Go's archive/tar, umoci) does.
-///
-/// tar 0.4 splits the records at newlines instead of walking them by their length
-/// (tar-rs#452), so a value holding a newline, legal in PAX (a binary
-/// `security.capability`, say), does not parse; worse, the tail of such a value is framed
-/// as records of its own, and `Entry::path`/`link_name` skip the failures and would take
-/// a `path` or `linkpath` smuggled inside a value, one no other reader sees. A key given
-/// twice is refused too: the crate takes the first value, Go the last.
-fn check_pax<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
-    let Some(records) = entry.pax_extensions().map_err(|e| e.to_string())? else {
-        return Ok(());
-    };
-    let mut seen: Vec<&[u8]> = Vec::new();
-    for record in records {
-        let record = record.map_err(|_| {
-            "unreadable PAX record (a value holding a newline is not supported)".to_owned()
-        })?;
-        let key = record.key_bytes();
-        if PAX_APPLIED.contains(&key) {
-            if seen.contains(&key) {
-                return Err(format!(
-                    "PAX record {:?} given twice",
-                    String::from_utf8_lossy(key)
-                ));
-            }
-            seen.push(key);
-        }
-    }
-    Ok(())
-}
-
-/// A PAX time record as Go's archive/tar reads it: decimal seconds, optionally signed,
-/// and an optional fraction cut to nanoseconds (`-1.5` is 1.5 s before the epoch).
-fn pax_time(value: &[u8]) -> Option<(i64, u32)> {
-    let text = std::str::from_utf8(value).ok()?;
-    let (secs, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let secs: i64 = secs.parse().ok()?;
-    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let digits = &fraction[..fraction.len().min(9)];
-    let nanos: u32 = format!("{digits:0<9}").parse().ok()?;
-    if nanos > 0 && text.starts_with('-') {
-        Some((secs.checked_sub(1)?, 1_000_000_000 - nanos))
-    } else {
-        Some((secs, nanos))
-    }
-}
 
 /// State kept across the entries of one layer.
 #[derive(Debug)]
@@ -126,6 +71,17 @@ impl<'o> Layer<'o> {
         Ok(())
     }
 
+    /// Remove `path` from the tree, and forget the times of the directories that went
+    /// with it: they are not put back, and one made again at such a path is
+    /// remembered afresh.
+    fn remove(&mut self, tree: &mut dyn TreeMut, path: &[u8]) -> Result<(), FsError> {
+        tree.remove(path)?;
+        self.parents.retain(|dir, _| {
+            !(dir.starts_with(path) && (dir.len() == path.len() || dir[path.len()] == b'/'))
+        });
+        Ok(())
+    }
+
     fn mark_created(&mut self, path: &[u8]) {
         let mut p = path;
         loop {
@@ -143,24 +99,22 @@ impl<'o> Layer<'o> {
     pub fn apply<R: Read>(
         &mut self,
         tree: &mut dyn TreeMut,
-        entry: &mut tar::Entry<'_, R>,
+        entry: &Entry,
+        archive: &mut Reader<R>,
         warnings: &mut Vec<String>,
     ) -> Result<(), UnpackError> {
-        let raw_name = entry.path_bytes().into_owned();
+        let raw_name = entry.name.clone();
         let fail = |message: String| UnpackError::Entry {
             path: raw_name.clone(),
             message,
         };
         let fs_fail = |e: FsError| fail(e.to_string());
-        let kind = entry.header().entry_type();
+        let kind = entry.kind;
+        let is_dir = kind == EntryKind::Directory;
         let name = clean(&raw_name);
 
-        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
-            return Ok(());
-        }
-        check_pax(entry).map_err(fail)?;
         if name.is_empty() {
-            if !kind.is_dir() {
+            if !is_dir {
                 return Err(fail(
                     "malicious tar entry: it resolves to the root but is not a directory".into(),
                 ));
@@ -184,9 +138,9 @@ impl<'o> Layer<'o> {
         let mut existed = false;
         match tree.metadata(&path) {
             Ok(existing) => {
-                let keep_dir = existing.kind == Kind::Directory && kind.is_dir();
+                let keep_dir = existing.kind == Kind::Directory && is_dir;
                 let dirlink =
-                    kind.is_dir() && existing.kind == Kind::Symlink && self.options.keep_dirlinks;
+                    is_dir && existing.kind == Kind::Symlink && self.options.keep_dirlinks;
                 if keep_dir {
                     existed = true;
                 } else if dirlink {
@@ -195,52 +149,36 @@ impl<'o> Layer<'o> {
                             path = target;
                             existed = true;
                         }
-                        Err(_) => tree.remove(&path).map_err(fs_fail)?,
+                        Err(_) => self.remove(tree, &path).map_err(fs_fail)?,
                     }
                 } else {
-                    tree.remove(&path).map_err(fs_fail)?;
+                    self.remove(tree, &path).map_err(fs_fail)?;
                 }
             }
             Err(FsError::NotFound) => {}
             Err(e) => return Err(fs_fail(e)),
         }
 
-        let header = entry.header().clone();
-        let mode = header.mode().map_err(|e| fail(e.to_string()))? & 0o7777;
+        let mode = (entry.mode & 0o7777) as u32;
         let rootless = self.options.map.rootless;
         let mut metadata = true;
-        if kind.is_file() || kind == tar::EntryType::Continuous {
-            // The data's length, a PAX `size` record winning over the header field (which
-            // is 0 or wrong for files of 8 GiB and more).
-            let size = entry.size();
+        if matches!(kind, EntryKind::Regular | EntryKind::Contiguous) {
             let mut file = tree.create_file(&path, 0o600).map_err(fs_fail)?;
-            let mut buf = vec![0u8; CHUNK.min(usize::try_from(size).unwrap_or(CHUNK)).max(1)];
-            let mut left = size;
-            while left > 0 {
-                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let n = entry
-                    .read(&mut buf[..want])
-                    .map_err(|e| fail(e.to_string()))?;
-                if n == 0 {
-                    return Err(fail("the archive ends inside this file's data".into()));
-                }
-                file.write(&buf[..n]).map_err(fs_fail)?;
-                left -= n as u64;
-            }
-        } else if kind.is_dir() {
+            contents::write(archive, entry.size, &mut *file).map_err(fail)?;
+        } else if is_dir {
             if tree.metadata(&path).is_err() {
                 tree.mkdir(&path, 0o700).map_err(fs_fail)?;
             }
-        } else if kind.is_symlink() {
-            let target = entry
-                .link_name_bytes()
-                .ok_or_else(|| fail("a symlink without a target".into()))?;
-            tree.symlink(&path, &target).map_err(fs_fail)?;
-        } else if kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .ok_or_else(|| fail("a hardlink without a target".into()))?;
-            let target = clean(&target);
+        } else if kind == EntryKind::Symlink {
+            if entry.linkname.is_empty() {
+                return Err(fail("a symlink without a target".into()));
+            }
+            tree.symlink(&path, &entry.linkname).map_err(fs_fail)?;
+        } else if kind == EntryKind::Hardlink {
+            if entry.linkname.is_empty() {
+                return Err(fail("a hardlink without a target".into()));
+            }
+            let target = clean(&entry.linkname);
             let (t_parent, t_base) = split(&target);
             let t_parent = resolve_dir(tree, t_parent, Missing::Fail).map_err(|e| {
                 fail(format!(
@@ -256,7 +194,7 @@ impl<'o> Layer<'o> {
                 ))
             })?;
             metadata = false;
-        } else if kind.is_character_special() || kind.is_block_special() {
+        } else if matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice) {
             if rootless {
                 warnings.push(format!(
                     "{}: device nodes cannot be created without privileges; made an empty file",
@@ -264,21 +202,26 @@ impl<'o> Layer<'o> {
                 ));
                 tree.create_file(&path, 0o600).map_err(fs_fail)?;
             } else {
-                let major = header.device_major().ok().flatten().unwrap_or(0);
-                let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                let k = if kind.is_character_special() {
+                let number = |n: i64| {
+                    u32::try_from(n).map_err(|_| fail(format!("device number {n} out of range")))
+                };
+                let (major, minor) = (number(entry.devmajor)?, number(entry.devminor)?);
+                let k = if kind == EntryKind::CharDevice {
                     Kind::CharDevice
                 } else {
                     Kind::BlockDevice
                 };
                 tree.mknod(&path, k, mode, major, minor).map_err(fs_fail)?;
             }
-        } else if kind.is_fifo() {
+        } else if kind == EntryKind::Fifo {
             tree.mknod(&path, Kind::Fifo, mode, 0, 0).map_err(fs_fail)?;
         } else {
+            let EntryKind::Other(typeflag) = kind else {
+                unreachable!("every other kind is handled above")
+            };
             return Err(fail(format!(
                 "unsupported entry type {:?}",
-                kind.as_byte() as char
+                typeflag as char
             )));
         }
         if metadata {
@@ -307,7 +250,7 @@ impl<'o> Layer<'o> {
             for child in tree.read_dir(&real_parent).map_err(|e| e.to_string())? {
                 let path = join(&real_parent, &child.name);
                 if !self.created.contains(&path) {
-                    tree.remove(&path).map_err(|e| e.to_string())?;
+                    self.remove(tree, &path).map_err(|e| e.to_string())?;
                 }
             }
         } else {
@@ -320,7 +263,7 @@ impl<'o> Layer<'o> {
             }
             let path = join(&real_parent, name);
             if !self.created.contains(&path) {
-                match tree.remove(&path) {
+                match self.remove(tree, &path) {
                     Ok(()) | Err(FsError::NotFound) => {}
                     Err(e) => return Err(e.to_string()),
                 }
@@ -330,41 +273,21 @@ impl<'o> Layer<'o> {
     }
 
     /// Owner, mode, xattrs and times of a created object.
-    fn metadata<R: Read>(
+    fn metadata(
         &mut self,
         tree: &mut dyn TreeMut,
         path: &[u8],
-        entry: &mut tar::Entry<'_, R>,
+        entry: &Entry,
         warnings: &mut Vec<String>,
         existed: bool,
     ) -> Result<(), String> {
-        let header = entry.header().clone();
-        let is_symlink = header.entry_type().is_symlink();
-        let uid = header.uid().map_err(|e| e.to_string())?;
-        let gid = header.gid().map_err(|e| e.to_string())?;
-        let mode = header.mode().map_err(|e| e.to_string())? & 0o7777;
-        let mtime = header.mtime().map_err(|e| e.to_string())?;
-        let mut mtime = (i64::try_from(mtime).unwrap_or(i64::MAX), 0);
+        let is_symlink = entry.kind == EntryKind::Symlink;
+        let id = |n: i64| u64::try_from(n).map_err(|_| format!("negative owner id {n}"));
+        let (uid, gid) = (id(entry.uid)?, id(entry.gid)?);
+        let mode = (entry.mode & 0o7777) as u32;
+        let mtime = entry.mtime;
         let map = &self.options.map;
-
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        if let Some(exts) = entry.pax_extensions().map_err(|e| e.to_string())? {
-            for ext in exts {
-                let ext = ext.map_err(|e| e.to_string())?;
-                if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                    xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
-                } else if ext.key_bytes() == b"mtime" {
-                    // Writers (Go, repack) put a time before 1970 or after 2242 here and
-                    // 0 in the header field.
-                    mtime = pax_time(ext.value_bytes()).ok_or_else(|| {
-                        format!(
-                            "malformed PAX mtime {:?}",
-                            String::from_utf8_lossy(ext.value_bytes())
-                        )
-                    })?;
-                }
-            }
-        }
+        let mut xattrs = entry.xattrs.clone();
 
         if map.rootless {
             // The layer's own value never survives: the header's owner is what counts

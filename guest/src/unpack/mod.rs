@@ -8,8 +8,10 @@
 //! - [`resolve`]: archive paths to real paths inside the rootfs.
 //! - [`owner`]: image owners to host owners, rootless attributes.
 //! - [`apply`]: one archive entry onto the tree.
+//! - [`contents`]: a file's data and holes onto the disk.
 
 pub mod apply;
+pub mod contents;
 pub mod owner;
 pub mod resolve;
 pub mod stream;
@@ -20,6 +22,7 @@ use thiserror::Error;
 
 use crate::repack::display;
 use crate::repack::ids::MapOptions;
+use crate::tar::read::{ReadError, Reader};
 use crate::tree::TreeMut;
 
 /// How to apply a layer.
@@ -72,16 +75,34 @@ pub fn unpack_layer(
 ) -> Result<Vec<String>, UnpackError> {
     let compression = stream::compression(media_type).map_err(UnpackError::Layer)?;
     let layer_err = |e: std::io::Error| UnpackError::Layer(format!("reading the layer: {e}"));
+    let read_err = |e: ReadError| match e {
+        ReadError::Io(e) => layer_err(e),
+        ReadError::Entry { name, message } => UnpackError::Entry {
+            path: name,
+            message,
+        },
+        header @ ReadError::Header { .. } => {
+            UnpackError::Layer(format!("reading the layer: {header}"))
+        }
+    };
     let mut warnings = Vec::new();
     let digest = {
         let decompressed = stream::decompress(&mut *raw, compression).map_err(layer_err)?;
         let mut tee = stream::Tee::new(decompressed, options.max_layer_size, options.digester);
         {
-            let mut archive = tar::Archive::new(&mut tee);
+            let mut archive = Reader::new(&mut tee);
             let mut state = apply::Layer::new(options);
-            for entry in archive.entries().map_err(layer_err)? {
-                let mut entry = entry.map_err(layer_err)?;
-                state.apply(tree, &mut entry, &mut warnings)?;
+            // Holes take no room in the archive but count as expanded bytes.
+            let mut holes: u64 = 0;
+            while let Some(entry) = archive.next_entry().map_err(read_err)? {
+                holes = holes.saturating_add(entry.holes());
+                if archive.get_ref().passed().saturating_add(holes) > options.max_layer_size {
+                    return Err(UnpackError::Entry {
+                        path: entry.name,
+                        message: stream::too_large(options.max_layer_size),
+                    });
+                }
+                state.apply(tree, &entry, &mut archive, &mut warnings)?;
             }
             state.finish(tree)?;
         }

@@ -75,6 +75,11 @@ pub type DigesterFactory = fn() -> Box<dyn Digester>;
 /// Buffer size between the stream and the digester (few, large host calls).
 const HASH_CHUNK: usize = 256 << 10;
 
+/// The error for a layer that expands to more than `limit` bytes.
+pub fn too_large(limit: u64) -> String {
+    format!("the layer expands to more than {limit} bytes (--max-layer-size)")
+}
+
 /// Hashes and counts what passes, refusing more than `limit` bytes.
 pub struct Tee<R> {
     inner: R,
@@ -104,6 +109,11 @@ impl<R: Read> Tee<R> {
         }
     }
 
+    /// Bytes that passed so far.
+    pub fn passed(&self) -> u64 {
+        self.len
+    }
+
     /// Read to the end (what is left after the archive's end blocks).
     pub fn drain(&mut self) -> io::Result<u64> {
         io::copy(self, &mut io::sink())
@@ -123,10 +133,7 @@ impl<R: Read> Read for Tee<R> {
         let n = self.inner.read(buf)?;
         self.len += n as u64;
         if self.len > self.limit {
-            return Err(io::Error::other(format!(
-                "the layer expands to more than {} bytes (--max-layer-size)",
-                self.limit
-            )));
+            return Err(io::Error::other(too_large(self.limit)));
         }
         self.pending.extend_from_slice(&buf[..n]);
         if self.pending.len() >= HASH_CHUNK {

@@ -375,32 +375,154 @@ fn regression(input: &[u8]) -> &[u8] {
 }
 
 #[test]
-fn a_pax_value_holding_a_newline_is_refused_before_anything_is_created() {
+fn pax_values_holding_newlines_apply_byte_for_byte() {
     // What the fuzzer's unpack → repack → unpack round trip produced: repack writes the
     // binary `user.rootlesscontainers` value of an owner 163840 (varint 80 80 0a) as a
-    // PAX record, and the tar crate splits PAX records at newlines (tar-rs#452).
+    // PAX record, which must read back by its length, newline and all.
     let layer = regression(include_bytes!(
         "../../../fuzz/regressions/unpack_layer/repacked-xattr-newline.bin"
     ));
     let mut tree = MemTree::new();
-    let err = apply(&mut tree, layer).unwrap_err();
-    assert_eq!(err.path(), b"sp ace/");
-    assert!(err.to_string().contains("PAX record"), "{err}");
-    assert!(!tree.nodes.contains_key(&b"sp ace"[..]));
-    assert!(
-        tree.nodes.contains_key(&b"nl\ndir/x"[..]),
-        "earlier entries applied"
+    apply(&mut tree, layer).unwrap();
+    assert_eq!(
+        tree.nodes[&b"sp ace"[..]].xattrs,
+        [(
+            b"user.rootlesscontainers".to_vec(),
+            b"\x08\x80\x80\x0a\x10\xff\xff\xff\xff\x0f".to_vec()
+        )]
     );
+    assert!(tree.nodes.contains_key(&b"nl\ndir/x"[..]));
 
-    // The tail of such a value read as a record of its own: `linkpath=/etc/evil` inside
-    // an xattr value, where Go and GNU tar see the link target `harmless`.
+    // A record framed inside a value stays part of the value: the link target is the
+    // `harmless` Go and GNU tar see, never the `/etc/evil` a newline-splitting reader
+    // would take.
     let layer = regression(include_bytes!(
         "../../../fuzz/regressions/unpack_layer/pax-newline-smuggles-linkpath.bin"
     ));
     let mut tree = MemTree::new();
-    let err = apply(&mut tree, layer).unwrap_err();
-    assert!(err.to_string().contains("PAX record"), "{err}");
-    assert_eq!(tree.nodes.len(), 1, "nothing but the root");
+    apply(&mut tree, layer).unwrap();
+    let link = &tree.nodes[&b"link"[..]];
+    assert_eq!(link.data, b"harmless");
+    assert_eq!(
+        link.xattrs,
+        [(b"user.a".to_vec(), b"x\n22 linkpath=/etc/evil".to_vec())]
+    );
+}
+
+#[test]
+fn binary_xattrs_round_trip_through_repack() {
+    // unpack → repack → unpack keeps every byte of a value holding newlines.
+    let value: Vec<u8> = b"\x01\x00\x00\x02\x0a\x00\n\n12 path=x\n".to_vec();
+    let mut file = header("f", EntryType::Regular);
+    file.xattrs = vec![
+        (b"security.capability".to_vec(), value.clone()),
+        (b"user.nl".to_vec(), b"\n".to_vec()),
+    ];
+    let layer = archive(&[(file, b"data")]);
+    let mut tree = MemTree::new();
+    apply(&mut tree, &layer).unwrap();
+    let options = crate::repack::Options {
+        manifest: "#mtree\n. type=dir mode=0755 uid=0 gid=0\n".into(),
+        ..Default::default()
+    };
+    let (relayer, _) = crate::repack::repack(&tree, &options, Vec::new()).unwrap();
+    let mut again = MemTree::new();
+    apply(&mut again, &relayer).unwrap();
+    let mut got = again.nodes[&b"f"[..]].xattrs.clone();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (b"security.capability".to_vec(), value),
+            (b"user.nl".to_vec(), b"\n".to_vec()),
+        ]
+    );
+    assert_eq!(again.nodes[&b"f"[..]].data, b"data");
+}
+
+/// A PAX record, its length counting itself.
+fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let rest = key.len() + value.len() + 3;
+    let mut len = rest + rest.to_string().len();
+    len = rest + len.to_string().len();
+    [format!("{len} ").as_bytes(), key, b"=", value, b"\n"].concat()
+}
+
+/// A PAX format 1.0 sparse file `name` of `size` bytes holding `regions` (offset,
+/// data), as GNU tar writes it.
+fn sparse_entry(name: &str, size: u64, regions: &[(u64, &[u8])]) -> Vec<u8> {
+    let records = [
+        pax_record(b"GNU.sparse.major", b"1"),
+        pax_record(b"GNU.sparse.minor", b"0"),
+        pax_record(b"GNU.sparse.name", name.as_bytes()),
+        pax_record(b"GNU.sparse.realsize", size.to_string().as_bytes()),
+    ]
+    .concat();
+    let mut map = format!("{}\n", regions.len());
+    for (offset, data) in regions {
+        map += &format!("{offset}\n{}\n", data.len());
+    }
+    let mut stored = map.into_bytes();
+    stored.resize(stored.len() + tar::padding(stored.len() as u64), 0);
+    for (_, data) in regions {
+        stored.extend_from_slice(data);
+    }
+    let mut out = raw_header("PaxHeaders/s", records.len() as u64, b'x');
+    out.extend_from_slice(&records);
+    out.resize(out.len() + tar::padding(records.len() as u64), 0);
+    out.extend_from_slice(&raw_header("GNUSparseFile.0/s", stored.len() as u64, b'0'));
+    out.extend_from_slice(&stored);
+    out.resize(out.len() + tar::padding(stored.len() as u64), 0);
+    out
+}
+
+#[test]
+fn sparse_files_get_holes_and_count_against_the_limit() {
+    let mut layer = sparse_entry("big", 1 << 20, &[(4096, b"data"), (1 << 19, b"more")]);
+    layer.extend_from_slice(&tar::END_OF_ARCHIVE);
+    let mut tree = MemTree::new();
+    apply(&mut tree, &layer).unwrap();
+    let node = &tree.nodes[&b"big"[..]];
+    assert_eq!(node.data.len(), 1 << 20);
+    assert_eq!(&node.data[4096..4100], b"data");
+    assert_eq!(&node.data[1 << 19..(1 << 19) + 4], b"more");
+    assert_eq!(node.data.iter().filter(|&&b| b != 0).count(), 8);
+    assert_eq!(node.holes, (1 << 20) - 8, "holes skipped, not written");
+    assert!(!tree.nodes.contains_key(&b"GNUSparseFile.0"[..]));
+
+    // The archive is small, the file is not: the limit counts the file.
+    let mut small = options();
+    small.max_layer_size = 1 << 19;
+    let mut tree = MemTree::new();
+    let err = unpack_layer(&mut tree, &mut &layer[..], TAR, &diff_id(&layer), &small).unwrap_err();
+    assert!(err.to_string().contains("--max-layer-size"), "{err}");
+    assert_eq!(err.path(), b"big");
+    assert!(
+        !tree.nodes.contains_key(&b"big"[..]),
+        "refused before it was created"
+    );
+}
+
+#[test]
+fn a_directory_replaced_later_in_its_layer_is_not_restored() {
+    // `a/a/f`, then `a` as a file (and `b/b/f`, then `b` as a symlink): the parent
+    // times recorded for `a/a` and `b/b` are dropped with them.
+    let mut b = header("b", EntryType::Symlink);
+    b.linkname = b"target".to_vec();
+    let layer = archive(&[
+        (header("a/", EntryType::Directory), b""),
+        (header("a/a/", EntryType::Directory), b""),
+        (header("a/a/f", EntryType::Regular), b"x"),
+        (header("a", EntryType::Regular), b"file a"),
+        (header("b/b/f", EntryType::Regular), b"y"),
+        (b, b""),
+    ]);
+    let mut tree = MemTree::new();
+    let before = tree.metadata(b"").unwrap().mtime_sec;
+    apply(&mut tree, &layer).unwrap();
+    assert_eq!(tree.nodes[&b"a"[..]].data, b"file a");
+    assert_eq!(tree.nodes[&b"b"[..]].meta.kind, Kind::Symlink);
+    assert_eq!(tree.metadata(b"").unwrap().mtime_sec, before);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! object (even one that gets a freed inode number back) is hashed again.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 
 use cap_std::fs::File;
@@ -89,6 +89,31 @@ impl FileWriter {
         Ok(())
     }
 
+    /// Append `len` zero bytes as a hole: the file is extended without writing them
+    /// (where the filesystem has no holes, it stores the zeros itself).
+    pub fn skip(&mut self, len: u64) -> Result<(), CapError> {
+        let end = self.size.checked_add(len).ok_or_else(|| {
+            CapError::from(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a hole past the largest file size",
+            ))
+        })?;
+        self.file.set_len(end).map_err(CapError::from)?;
+        self.file
+            .seek(SeekFrom::Start(end))
+            .map_err(CapError::from)?;
+        // The digest covers the zeros, so the manifest walk still need not read the file.
+        let zeros = [0u8; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.hash.update(&zeros[..n]);
+            left -= n as u64;
+        }
+        self.size = end;
+        Ok(())
+    }
+
     /// Done writing: record the digest of what was written.
     pub fn finish(self) -> io::Result<()> {
         use cap_std::fs::MetadataExt;
@@ -125,6 +150,34 @@ mod tests {
         assert_eq!(w.get(b"a/b", 8, 3), None);
         assert_eq!(w.get(b"a/b", 7, 4), None);
         assert_eq!(w.get(b"a/c", 7, 3), None);
+    }
+
+    #[test]
+    fn skipped_bytes_are_a_hole_and_count_in_the_digest() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = super::super::CapDir::open_ambient_writable(tmp.path()).unwrap();
+        let mut file = dir.create_file(b"sparse", 0o644).unwrap();
+        file.write(b"head").unwrap();
+        file.skip(8 << 20).unwrap();
+        file.write(b"middle").unwrap();
+        file.skip(8 << 20).unwrap();
+        file.finish().unwrap();
+        let path = tmp.path().join("sparse");
+        let mut expected = b"head".to_vec();
+        expected.resize(4 + (8 << 20), 0);
+        expected.extend_from_slice(b"middle");
+        expected.resize(expected.len() + (8 << 20), 0);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        let blocks = std::fs::metadata(&path).unwrap().blocks();
+        assert!(
+            blocks * 512 < 1 << 20,
+            "{blocks} blocks: the zeros were written"
+        );
+        let digest: [u8; 32] = Sha256::digest(&expected).into();
+        let meta = std::fs::metadata(&path).unwrap();
+        let recorded = dir.written.get(b"sparse", meta.ino(), meta.len());
+        assert_eq!(recorded, Some(digest), "the recorded digest");
     }
 
     #[test]

@@ -240,6 +240,13 @@ impl fs::HostFileWriter for JobState {
         Ok(result)
     }
 
+    fn skip(&mut self, file: Resource<FileWriter>, len: u64) -> Wit<()> {
+        let start = Instant::now();
+        let result = self.table.get_mut(&file)?.skip(len).map_err(Error::from);
+        self.calls.of(Writing).add(start, 0);
+        Ok(result)
+    }
+
     fn drop(&mut self, file: Resource<FileWriter>) -> wasmtime::Result<()> {
         // Recording the digest is an optimisation: a file it fails for is hashed later.
         if let Err(e) = self.table.delete(file)?.finish() {
