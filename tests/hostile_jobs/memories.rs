@@ -1,7 +1,7 @@
 //! A component with several linear memories: a Rust component has one, so this one is
 //! a built component with core instances of a small hand-encoded module appended. Each
 //! such instance has its own memory, and its start function grows it and writes to
-//! every page, so the memory is resident, not only reserved.
+//! every host page of it, so the memory is resident, not only reserved.
 
 /// Section ids of the component binary format.
 const CORE_MODULE: u8 = 1;
@@ -38,7 +38,7 @@ fn section(id: u8, contents: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A core module whose start function grows its memory to `pages` 64 KiB pages and
-/// writes one byte to each.
+/// writes one byte to every 4 KiB, so all of it becomes resident.
 fn memory_hog(pages: u32) -> Vec<u8> {
     let mut code = vec![0x01, 0x01, 0x7f]; // one i32 local: the address
     code.push(0x41); // i32.const pages - 1
@@ -49,7 +49,7 @@ fn memory_hog(pages: u32) -> Vec<u8> {
     leb_i32((pages * 65536) as i32, &mut code);
     code.extend([0x4f, 0x0d, 0x01]); // i32.ge_u, br_if 1
     code.extend([0x20, 0x00, 0x41, 0x01, 0x3a, 0x00, 0x00]); // store8 1 at local 0
-    code.extend([0x20, 0x00, 0x41, 0x80, 0x80, 0x04, 0x6a, 0x21, 0x00]); // += 65536
+    code.extend([0x20, 0x00, 0x41, 0x80, 0x20, 0x6a, 0x21, 0x00]); // += 4096
     code.extend([0x0c, 0x00, 0x0b, 0x0b, 0x0b]); // br 0, end loop, end block, end
     let mut body = Vec::new();
     leb_u32(code.len() as u32, &mut body);

@@ -138,8 +138,8 @@ fn acquire_fd() -> Result<(), String> {
     });
     taken.map(|_| ()).map_err(|held| {
         format!(
-            "too many open files in this process: jobs hold {held}, the budget for all jobs \
-             (half of the descriptor limit beyond a reserve)"
+            "too many open files in this process: jobs hold {held}, their share of the \
+             descriptor limit"
         )
     })
 }

@@ -14,13 +14,18 @@ use exports::repack::bundle::layer::{
 use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher};
 use repack::bundle::fs::Dir;
 
+/// How long a flood holds its handles before it asks for another: long enough for a
+/// sampler polling every millisecond to see each count.
+const HOLD: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Returns the manifest `"benign\n"`: the base other tests extend.
 pub const BENIGN: u8 = 0;
 /// Spins forever.
 pub const ENDLESS_LOOP: u8 = 1;
 /// Allocates and touches 1 MiB blocks until it is stopped.
 pub const MEMORY_BOMB: u8 = 2;
-/// Opens the file `f` of its root again and again, keeping every handle.
+/// Opens the file `f` of its root again and again, keeping every handle (each flood
+/// pauses [`HOLD`] after each new handle).
 pub const LEAK_FILES: u8 = 3;
 /// Opens and drops the file `f` 20,000 times, then succeeds.
 pub const CHURN_FILES: u8 = 4;
@@ -107,6 +112,7 @@ fn act(behaviour: u8, root: &Dir) -> Result<String, Failure> {
             let mut kept = Vec::new();
             loop {
                 kept.push(root.open_read(b"f").map_err(fs_failure)?);
+                std::thread::sleep(HOLD);
             }
         }
         CHURN_FILES => {
@@ -122,6 +128,7 @@ fn act(behaviour: u8, root: &Dir) -> Result<String, Failure> {
                 let hasher = Hasher::new();
                 hasher.update(b"x");
                 kept.push(hasher);
+                std::thread::sleep(HOLD);
             }
         }
         FLOOD_WRITERS => {
