@@ -184,9 +184,13 @@ fn a_hasher_flood_stops_at_the_limit_without_a_thread_each() {
         "{err}"
     );
     one_line_naming(&err, &["too many open hashers", "16"]);
-    // The pool's threads and the sampler's own (which shows the sampler sees them).
-    assert!(growth.threads <= hash_threads() + 1, "{growth:?}");
-    assert!(growth.threads >= 2, "{growth:?}");
+    // At most the pool's hashing threads (and at least one: the sampler sees them).
+    assert!(
+        (1..=hash_threads()).contains(&growth.hash_threads),
+        "{growth:?}"
+    );
+    // All threads: those, the sampler's own, and a test thread the harness may start.
+    assert!(growth.threads <= hash_threads() + 2, "{growth:?}");
     builtin_still_works();
 }
 

@@ -9,8 +9,11 @@ use std::time::Duration;
 /// How much a job grew the process beyond where it started.
 #[derive(Debug, Clone, Copy)]
 pub struct Growth {
-    /// Most threads at once, beyond the start (the sampler's own thread included).
+    /// Most threads at once, beyond the start (the sampler's own thread included, and
+    /// any thread the test harness starts meanwhile).
     pub threads: usize,
+    /// Most hashing threads (`repack-hash`) at once.
+    pub hash_threads: usize,
     /// Most open descriptors at once, beyond the start.
     pub fds: usize,
     /// Peak resident memory beyond the resident memory at the start, in bytes.
@@ -21,7 +24,7 @@ pub struct Growth {
 #[derive(Debug)]
 pub struct Watch {
     stop: Arc<AtomicBool>,
-    sampler: JoinHandle<(usize, usize)>,
+    sampler: JoinHandle<(usize, usize, usize)>,
     threads: usize,
     fds: usize,
     rss: u64,
@@ -40,6 +43,18 @@ fn threads() -> usize {
     status_field("Threads:") as usize
 }
 
+fn hash_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "repack-hash")
+        })
+        .count()
+}
+
 fn fds() -> usize {
     // The listing's own descriptor is counted in every sample alike.
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -53,12 +68,13 @@ impl Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let sampler = thread::spawn(move || {
-            let (mut most_threads, mut most_fds) = (0, 0);
+            let (mut most_threads, mut most_hashing, mut most_fds) = (0, 0, 0);
             loop {
                 most_threads = most_threads.max(self::threads());
+                most_hashing = most_hashing.max(self::hash_threads());
                 most_fds = most_fds.max(self::fds());
                 if flag.load(Ordering::Relaxed) {
-                    return (most_threads, most_fds);
+                    return (most_threads, most_hashing, most_fds);
                 }
                 thread::sleep(Duration::from_millis(1));
             }
@@ -75,9 +91,10 @@ impl Watch {
     /// Stop sampling; what the process grew by since [`Watch::start`].
     pub fn stop(self) -> Growth {
         self.stop.store(true, Ordering::Relaxed);
-        let (threads, fds) = self.sampler.join().unwrap();
+        let (threads, hash_threads, fds) = self.sampler.join().unwrap();
         let growth = Growth {
             threads: threads.saturating_sub(self.threads),
+            hash_threads,
             fds: fds.saturating_sub(self.fds),
             rss: (status_field("VmHWM:") << 10).saturating_sub(self.rss),
         };
