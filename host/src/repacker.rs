@@ -7,11 +7,13 @@ use thiserror::Error;
 
 use wasmtime::component::Resource;
 
-use crate::bindings::{LayerInfo, MtreeHeader, RepackOptions, RepackSummary, UnpackOptions};
+use crate::bindings::{
+    Failure, LayerInfo, MtreeHeader, RepackOptions, RepackSummary, UnpackOptions,
+};
 use crate::capability::{CapDir, CapError};
 use crate::header;
 use crate::layout::{BlobReader, BlobWriter};
-use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir};
+use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir, sanitize};
 use crate::stats::Stats;
 use repack_guest::statcache::RACY_NS;
 
@@ -40,6 +42,23 @@ pub enum JobError {
     /// The sandbox failed or the guest trapped.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+}
+
+impl JobError {
+    /// The guest's report of a failure under `root`. The guest chose every byte of it,
+    /// so control characters are escaped before it can reach a terminal or a log.
+    fn guest(root: &Path, failure: Failure) -> Self {
+        JobError::Guest {
+            root: root.to_owned(),
+            path: sanitize(&failure.path),
+            message: sanitize(&failure.message),
+        }
+    }
+}
+
+/// The guest's warnings, sanitized like its failures.
+fn sanitized(warnings: Vec<String>) -> Vec<String> {
+    warnings.iter().map(|w| sanitize(w)).collect()
 }
 
 fn display_path(root: &Path, path: &str) -> String {
@@ -117,11 +136,8 @@ impl Repacker {
             .world
             .repack_bundle_layer()
             .call_mtree(&mut job.store, root, &header);
-        job.finish(outcome, limits)?.map_err(|f| JobError::Guest {
-            root: request.rootfs.clone(),
-            path: f.path,
-            message: f.message,
-        })
+        job.finish(outcome, limits)?
+            .map_err(|f| JobError::guest(&request.rootfs, f))
     }
 
     /// Compare `rootfs` with the manifest in `options`, streaming the changes as an
@@ -155,15 +171,12 @@ impl Repacker {
         let outcome = job.finish(outcome, limits);
         let elapsed = start.elapsed();
         let writer = job.take(Resource::<BlobWriter>::new_own(sink_rep))?;
-        let summary = outcome?.map_err(|f| JobError::Guest {
-            root: rootfs.to_owned(),
-            path: f.path,
-            message: f.message,
-        })?;
+        let mut summary = outcome?.map_err(|f| JobError::guest(rootfs, f))?;
+        summary.warnings = sanitized(std::mem::take(&mut summary.warnings));
         let mut guest = Duration::ZERO;
         for phase in &summary.phases {
             let time = Duration::from_nanos(phase.nanoseconds);
-            stats.phase(&format!("guest: {}", phase.name), time);
+            stats.phase(&format!("guest: {}", sanitize(&phase.name)), time);
             guest += time;
         }
         // Entering and leaving the guest, and copying the summary out.
@@ -192,11 +205,7 @@ impl Repacker {
         let mut job = self.sandbox.job(limits)?;
         let root = job.grant(dir)?;
         let root_rep = root.rep();
-        let guest = |f: crate::bindings::Failure| JobError::Guest {
-            root: rootfs.to_owned(),
-            path: f.path,
-            message: f.message,
-        };
+        let guest = |f: Failure| JobError::guest(rootfs, f);
         let mut warnings = Vec::new();
         let layer_count = layers.len();
         for (reader, info) in layers {
@@ -211,7 +220,7 @@ impl Repacker {
             );
             let outcome = job.finish(outcome, limits);
             job.take(Resource::<BlobReader>::new_own(rep))?;
-            warnings.extend(outcome?.map_err(guest)?);
+            warnings.extend(sanitized(outcome?.map_err(guest)?));
         }
         // The stat cache leaves out files whose ctime is within RACY_NS of the time it
         // is taken at (a later change in the same clock tick would not show). Every file

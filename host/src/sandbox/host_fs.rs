@@ -7,6 +7,7 @@ use cap_std::fs::File;
 use wasmtime::component::Resource;
 
 use super::JobState;
+use super::handles::HandleKind;
 use super::hasher::Hasher;
 use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
@@ -51,6 +52,23 @@ impl JobState {
     }
 }
 
+impl JobState {
+    /// Put a handle counted as `kind` in the table, or uncount it if it was not made.
+    fn push_counted<T: Send + 'static>(
+        &mut self,
+        kind: HandleKind,
+        made: Result<T, CapError>,
+    ) -> Wit<Resource<T>> {
+        match made {
+            Ok(item) => Ok(Ok(self.table.push(item)?)),
+            Err(e) => {
+                self.handles.close(kind);
+                Ok(Err(e.into()))
+            }
+        }
+    }
+}
+
 impl Host for JobState {}
 
 impl HostDir for JobState {
@@ -76,12 +94,12 @@ impl HostDir for JobState {
 
     fn open_read(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Resource<File>> {
         let start = Instant::now();
+        if let Err(e) = self.handles.open(HandleKind::File)? {
+            return Ok(Err(Error::Io(e)));
+        }
         let opened = self.table.get(&dir)?.open_read(&path);
         self.calls.of(Reading).add(start, 0);
-        Ok(match opened {
-            Ok(file) => Ok(self.table.push(file)?),
-            Err(e) => Err(e.into()),
-        })
+        self.push_counted(HandleKind::File, opened)
     }
 
     fn digest(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
@@ -95,12 +113,12 @@ impl HostDir for JobState {
         mode: u32,
     ) -> Wit<Resource<FileWriter>> {
         let start = Instant::now();
+        if let Err(e) = self.handles.open(HandleKind::FileWriter)? {
+            return Ok(Err(Error::Io(e)));
+        }
         let created = self.table.get(&dir)?.create_file(&path, mode);
         self.calls.of(Writing).add(start, 0);
-        Ok(match created {
-            Ok(file) => Ok(self.table.push(file)?),
-            Err(e) => Err(e.into()),
-        })
+        self.push_counted(HandleKind::FileWriter, created)
     }
 
     fn mkdir(&mut self, dir: Resource<CapDir>, path: Vec<u8>, mode: u32) -> Wit<()> {
@@ -191,6 +209,7 @@ impl HostFile for JobState {
 
     fn drop(&mut self, file: Resource<File>) -> wasmtime::Result<()> {
         self.table.delete(file)?;
+        self.handles.close(HandleKind::File);
         Ok(())
     }
 }
@@ -248,8 +267,10 @@ impl fs::HostFileWriter for JobState {
     }
 
     fn drop(&mut self, file: Resource<FileWriter>) -> wasmtime::Result<()> {
+        let file = self.table.delete(file)?;
+        self.handles.close(HandleKind::FileWriter);
         // Recording the digest is an optimisation: a file it fails for is hashed later.
-        if let Err(e) = self.table.delete(file)?.finish() {
+        if let Err(e) = file.finish() {
             tracing::debug!("digest of a written file not kept: {e}");
         }
         Ok(())
@@ -258,7 +279,11 @@ impl fs::HostFileWriter for JobState {
 
 impl blobs::HostHasher for JobState {
     fn new(&mut self) -> wasmtime::Result<Resource<Hasher>> {
-        Ok(self.table.push(Hasher::start())?)
+        // Hashers hold no descriptor: only the job's own limit applies.
+        self.handles
+            .open(HandleKind::Hasher)?
+            .map_err(wasmtime::Error::msg)?;
+        Ok(self.table.push(Hasher::new())?)
     }
 
     fn update(&mut self, hasher: Resource<Hasher>, bytes: Vec<u8>) -> wasmtime::Result<()> {
@@ -275,6 +300,7 @@ impl blobs::HostHasher for JobState {
 
     fn drop(&mut self, hasher: Resource<Hasher>) -> wasmtime::Result<()> {
         self.table.delete(hasher)?;
+        self.handles.close(HandleKind::Hasher);
         Ok(())
     }
 }

@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use super::EPOCH_TICK;
 
-/// Bounds on one job: guest linear memory and wall-clock time.
+/// Bounds on one job that a caller chooses: guest memory and wall-clock time. (Handles
+/// per job, hashing threads and descriptors per process are fixed; see the sandbox
+/// module.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most bytes of linear memory the guest may grow to.
+    /// Most bytes the guest's linear memories and tables may grow to, all together.
     pub max_memory: u64,
     /// Longest the guest may run.
     pub timeout: Duration,
@@ -26,6 +28,15 @@ impl Limits {
     /// The memory cap as `usize`.
     pub fn max_memory_bytes(&self) -> usize {
         usize::try_from(self.max_memory).unwrap_or(usize::MAX)
+    }
+
+    /// Most bytes one call may pass from the guest to the host (wasmtime's hostcall
+    /// fuel): the memory limit, and never less than wasmtime's default of 128 MiB. A
+    /// guest cannot hold more than its memory limit, so this refuses only data it
+    /// passes more than once in one call; a manifest of a million entries (some 300
+    /// MB) fits under the default 1 GiB.
+    pub fn hostcall_fuel(&self) -> usize {
+        self.max_memory_bytes().max(128 << 20)
     }
 
     /// The deadline in epoch ticks (at least one).
@@ -87,60 +98,138 @@ mod tests {
     }
 }
 
-/// Enforces [`Limits::max_memory`] and remembers whether the guest hit it, so the trap
-/// that follows can be reported as what it is.
+/// Enforces [`Limits::max_memory`] as one budget for the whole job: every linear
+/// memory and every table of every core instance in the component counts against it,
+/// so a component cannot multiply the cap by having more memories. Remembers whether
+/// the guest hit the budget, so the trap that follows is reported as what it is.
 #[derive(Debug)]
 pub struct MemoryCap {
     max: usize,
+    /// Bytes of all memories and tables now.
+    used: usize,
+    /// The growth last allowed, taken back if the growth then fails.
+    pending: usize,
     hit: bool,
     peak: usize,
 }
 
-/// Most table elements a guest may have (tables hold function references).
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// What one table element costs the host (wasmtime stores a pointer per element).
+const TABLE_ELEMENT_BYTES: usize = size_of::<usize>();
+
+/// Most linear memories, tables and core instances one job may create. The component
+/// needs a handful of each; the defaults (10,000) would let a component reserve
+/// address space for thousands of memories before touching a byte.
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_INSTANCES: usize = 64;
 
 impl MemoryCap {
-    /// A cap of `max` bytes.
+    /// A budget of `max` bytes.
     pub fn new(max: usize) -> Self {
         MemoryCap {
             max,
+            used: 0,
+            pending: 0,
             hit: false,
             peak: 0,
         }
     }
 
-    /// Whether the guest tried to grow past the cap.
+    /// Whether the guest tried to grow past the budget.
     pub fn hit(&self) -> bool {
         self.hit
     }
 
-    /// The largest size a memory has been allowed to grow to.
+    /// The most bytes of memories and tables the job has held at once.
     pub fn peak(&self) -> usize {
         self.peak
+    }
+
+    /// Account for a growth from `current` to `desired` bytes of one memory or table.
+    fn grow(&mut self, what: &str, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let more = desired.saturating_sub(current);
+        let total = self.used.saturating_add(more);
+        if total > self.max {
+            self.hit = true;
+            wasmtime::bail!(
+                "guest {what} would grow the job to {total} bytes, over its budget of {}",
+                self.max
+            );
+        }
+        self.used = total;
+        self.pending = more;
+        self.peak = self.peak.max(total);
+        Ok(true)
+    }
+
+    fn grow_failed(&mut self) {
+        self.used -= std::mem::take(&mut self.pending);
     }
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max {
-            self.hit = true;
-            wasmtime::bail!("guest memory would grow to {desired} bytes, over the cap");
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
+        self.grow("memory", current, desired)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        let bytes = |n: usize| n.saturating_mul(TABLE_ELEMENT_BYTES);
+        self.grow("table", bytes(current), bytes(desired))
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use wasmtime::ResourceLimiter as _;
+
+    use super::*;
+
+    #[test]
+    fn memories_and_tables_share_one_budget() {
+        let mut cap = MemoryCap::new(10 << 20);
+        assert!(cap.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(cap.memory_growing(0, 4 << 20, None).unwrap());
+        // A third memory of 4 MiB would make 12 MiB in all.
+        assert!(cap.memory_growing(0, 4 << 20, None).is_err());
+        assert!(cap.hit());
+        // A failed growth gives its share back.
+        let mut cap = MemoryCap::new(10 << 20);
+        assert!(cap.memory_growing(0, 8 << 20, None).unwrap());
+        cap.memory_grow_failed(wasmtime::format_err!("no")).unwrap();
+        assert!(cap.table_growing(0, 1 << 20, None).unwrap());
+        assert!(cap.table_growing(1 << 20, 2 << 20, None).is_err());
+        assert_eq!(cap.peak(), 8 << 20);
     }
 }

@@ -1,16 +1,22 @@
 //! The sandbox the guest runs in: one [`Engine`] per process, the component compiled
-//! once (and cached on disk), and per-job stores with a memory cap and a deadline.
+//! once (and cached on disk), and per-job stores bounded in time, memory, handles,
+//! data per call and kept output.
 
 mod cache;
 mod error;
+mod handles;
 mod hasher;
 mod host_fs;
 mod limits;
+mod stderr;
+mod text;
 
 pub use cache::default_dir as default_cache_dir;
 pub use error::SandboxError;
-pub use hasher::Hasher;
+pub use handles::{HandleKind, HandleLimit, process_fd_budget};
+pub use hasher::{Hasher, hash_threads};
 pub use limits::{Limits, MemoryCap, parse_size};
+pub use text::sanitize;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,8 +25,10 @@ use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use handles::Handles;
+use stderr::GuestStderr;
 
 use crate::bindings::{RepackerWorld, RepackerWorldPre};
 use crate::stats::HostCalls;
@@ -28,8 +36,9 @@ use crate::stats::HostCalls;
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The most guest stderr kept for error reports.
-const STDERR_CAPACITY: usize = 64 * 1024;
+/// Most component-model handles (resources of every kind, WASI streams included) one
+/// job may hold at once; wasmtime's default is 100,000.
+pub const MAX_COMPONENT_HANDLES: usize = 4096;
 
 /// Where the component comes from.
 #[derive(Debug, Clone)]
@@ -46,7 +55,8 @@ pub struct JobState {
     table: ResourceTable,
     wasi: WasiCtx,
     limits: MemoryCap,
-    stderr: MemoryOutputPipe,
+    handles: Handles,
+    stderr: GuestStderr,
     calls: HostCalls,
 }
 
@@ -120,6 +130,9 @@ impl Sandbox {
             .map_err(SandboxError::link)?;
         let pre = RepackerWorldPre::new(pre).map_err(SandboxError::link)?;
         spawn_ticker(&engine);
+        // The guest's first stderr write starts wasmtime-wasi's runtime; starting it now
+        // means a job that has used up file descriptors cannot make that fail later.
+        wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| ());
         Ok(Sandbox {
             engine,
             pre: Arc::new(pre),
@@ -128,17 +141,20 @@ impl Sandbox {
 
     /// A fresh store and instance bounded by `limits`.
     pub fn job(&self, limits: &Limits) -> Result<Job, SandboxError> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let stderr = GuestStderr::default();
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let state = JobState {
             table: ResourceTable::new(),
             wasi,
             limits: MemoryCap::new(limits.max_memory_bytes()),
+            handles: Handles::default(),
             stderr,
             calls: HostCalls::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        store.set_hostcall_fuel(limits.hostcall_fuel());
+        store.set_max_component_handles(MAX_COMPONENT_HANDLES);
         store.set_epoch_deadline(limits.deadline_ticks());
         store.epoch_deadline_trap();
         let world = self
@@ -210,13 +226,8 @@ impl JobState {
         self.calls
     }
 
-    /// The guest's linear memory at its largest so far, in bytes.
+    /// The guest's memories and tables at their largest so far, in bytes.
     pub fn memory_peak(&self) -> u64 {
         self.limits.peak() as u64
-    }
-
-    /// What the guest wrote to stderr (bounded).
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 }
