@@ -5,6 +5,7 @@
 mod as_user;
 mod cli;
 mod layout_commands;
+mod no_wasi;
 mod rootless_user;
 mod sandbox;
 mod support;
