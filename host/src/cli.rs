@@ -88,6 +88,8 @@ pub enum Command {
     Raw(RawCommand),
     /// Build a small image, unpack it, change it and repack it, all in a scratch directory.
     Demo(DemoArgs),
+    /// Write the guest component, its WIT and its sha256 into a directory, for other hosts.
+    Component(crate::commands::ComponentArgs),
 }
 
 /// Low-level commands.

@@ -4,6 +4,7 @@
 
 mod as_user;
 mod cli;
+mod component_export;
 mod layout_commands;
 mod no_wasi;
 mod rootless_user;

@@ -1,6 +1,7 @@
 //! One file per command; `dispatch` only routes.
 
 mod add_layer;
+mod component;
 mod config;
 mod demo;
 mod gc;
@@ -11,6 +12,8 @@ mod run;
 mod stat;
 mod tag;
 mod unpack;
+
+pub use component::ComponentArgs;
 
 use anyhow::{Context, Result};
 use repack_host::{ComponentSource, Limits, Repacker};
@@ -35,6 +38,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Stat(args) => stat::run(args),
         Command::Config(args) => config::run(args),
         Command::Insert(args) => insert::run(global, args),
+        Command::Component(args) => component::run(args),
     }
 }
 
