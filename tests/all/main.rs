@@ -5,6 +5,7 @@
 mod as_user;
 mod cli;
 mod component_export;
+mod conformance;
 mod layout_commands;
 mod no_wasi;
 mod rootless_user;
