@@ -110,7 +110,10 @@ fn round(work: &Path) -> Result<()> {
             .collect())
     };
     let (before, after) = (entries(&rootfs)?, entries(&check.join("rootfs"))?);
-    ensure!(before == after, "the unpacked tree differs from the edited one");
+    ensure!(
+        before == after,
+        "the unpacked tree differs from the edited one"
+    );
     println!("round trip: {} manifest lines agree", after.len());
     Ok(())
 }

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use repack_host::bindings::{
-    LayerInfo, MapOptions, MtreeHeader, RepackOptions, UnpackOptions,
-};
+use repack_host::bindings::{LayerInfo, MapOptions, MtreeHeader, RepackOptions, UnpackOptions};
 use repack_host::layout::{BlobReader, BlobWriter, Compression, Descriptor, Layout};
 use repack_host::stats::Stats;
 use repack_host::{ComponentSource, Limits, MtreeRequest, Repacker};

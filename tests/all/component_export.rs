@@ -20,7 +20,9 @@ fn component_writes_the_running_wasm_its_wit_and_digest() {
 
     // The digest file checks with sha256sum and matches what was printed.
     let sum = fs::read_to_string(out.join("repack.wasm.sha256")).unwrap();
-    let hex = sum.strip_suffix("  repack.wasm\n").expect("sha256sum format");
+    let hex = sum
+        .strip_suffix("  repack.wasm\n")
+        .expect("sha256sum format");
     assert_eq!(printed.trim(), format!("sha256:{hex}"));
     run_ok(
         Command::new("sha256sum")

@@ -25,7 +25,14 @@ fn kit_host() -> PathBuf {
     let host = profile.join("examples/kit_host");
     if !host.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "repack-host", "--example", "kit_host"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "repack-host",
+                "--example",
+                "kit_host",
+            ])
             .status()
             .unwrap();
         assert!(status.success(), "building the kit_host example failed");
@@ -35,7 +42,17 @@ fn kit_host() -> PathBuf {
 
 /// Run the kit's driver with `args`, requiring every check to pass; returns its report.
 pub fn run_kit(args: &[&str], host: &[&std::ffi::OsStr]) -> String {
+    run_kit_with(args, host, &[])
+}
+
+/// [`run_kit`] with environment variables for the host.
+pub fn run_kit_with(
+    args: &[&str],
+    host: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> String {
     let out = Command::new(kit().join("run.sh"))
+        .envs(env.iter().copied())
         .args(args)
         .arg("--")
         .args(host)
@@ -95,7 +112,13 @@ fn the_kit_fails_a_host_that_differs() {
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{report}");
-    for check in ["base.mtree", "layer1", "edited.mtree", "layer2", "unpack round trip"] {
+    for check in [
+        "base.mtree",
+        "layer1",
+        "edited.mtree",
+        "layer2",
+        "unpack round trip",
+    ] {
         assert!(report.contains(&format!("FAILED  {check}")), "{report}");
     }
 }

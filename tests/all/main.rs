@@ -8,6 +8,7 @@ mod component_export;
 mod conformance;
 mod layout_commands;
 mod no_wasi;
+mod peer_hosts;
 mod rootless_user;
 mod sandbox;
 mod support;

@@ -53,7 +53,7 @@ fn fill(rootfs: &Path) {
     symlink("a", rootfs.join("etc/rel")).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &rootfs.join("fifo"),
+        rootfs.join("fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o640),
         0,
@@ -69,7 +69,12 @@ fn fill(rootfs: &Path) {
 fn round(wasi: Wasi, work: &Path) -> (String, u128, String) {
     let repacker = repacker(wasi);
     let layout = work.join("layout");
-    empty::new_image(&Layout::init(&layout).unwrap(), "base", "2024-01-01T00:00:00Z").unwrap();
+    empty::new_image(
+        &Layout::init(&layout).unwrap(),
+        "base",
+        "2024-01-01T00:00:00Z",
+    )
+    .unwrap();
     let bundle = work.join("bundle");
     unpack(&repacker, &layout, "base", &bundle);
     fill(&bundle.join("rootfs"));
@@ -107,7 +112,10 @@ fn every_job_succeeds_when_every_wasi_import_traps() {
     let (want_diff_id, _, want_manifest) = round(Wasi::Empty, linked.path());
     assert_eq!(diff_id, want_diff_id);
     assert_eq!(manifest, want_manifest);
-    assert!(manifest.contains(" abs size=6 type=link mode=0777 link=/etc/a "), "{manifest}");
+    assert!(
+        manifest.contains(" abs size=6 type=link mode=0777 link=/etc/a "),
+        "{manifest}"
+    );
     assert!(manifest.contains("nlink=2"), "{manifest}");
     // The phase times come from the host's clock, not WASI's.
     assert!(guest_time > 0, "the guest reported no time at all");
