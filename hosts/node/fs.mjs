@@ -161,9 +161,34 @@ export function metadata(st) {
 
 const lstat = (p) => fs.lstatSync(p, { bigint: true });
 
-/** Open a regular file or directory at a confined path without following a symlink. */
+/**
+ * Open the object at host path `p` without following a final symlink, and check
+ * that the kernel opened exactly `p` (`/proc/self/fd/N` names the path it resolved):
+ * if an intermediate directory was a symlink, even one swapped in a moment ago, the
+ * names differ and the call is `escapes-root`. This check has no race: it looks at
+ * what was opened, not at what the path named before.
+ */
 function openNoFollow(p, directory) {
-  return fs.openSync(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0));
+  const fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0));
+  let real;
+  try {
+    real = fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' });
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  if (!real.equals(p)) {
+    fs.closeSync(fd);
+    throw escapes();
+  }
+  return fd;
+}
+
+/** The host path of `path` below `root` with no check (the open that uses it checks). */
+function joined(root, path) {
+  let current = root;
+  for (const part of components(path)) current = join(current, part);
+  return current;
 }
 
 /** The xattrs of the object at host path `p` (a regular file or directory). */
@@ -191,6 +216,8 @@ function readXattrs(p, directory) {
 }
 
 const CHUNK = 1 << 20;
+/** One buffer for every digest (calls never overlap: the guest is single-threaded). */
+const digestBuffer = Buffer.allocUnsafe(CHUNK);
 
 /** `fs.file`: an open regular file, read front to back. */
 export class File {
@@ -231,11 +258,13 @@ export class Dir {
   #root;
   /** Grant the directory at `path` (a string or Buffer); it must be a real directory. */
   static open(path) {
-    const root = Buffer.isBuffer(path) ? path : Buffer.from(path);
-    const st = fs.lstatSync(root);
+    const given = Buffer.isBuffer(path) ? path : Buffer.from(path);
+    const st = fs.lstatSync(given);
     if (!st.isDirectory()) {
-      throw new Error(`${root.toString()}: not a directory (a symlink is not followed)`);
+      throw new Error(`${given.toString()}: not a directory (a symlink is not followed)`);
     }
+    // Canonical, so that the kernel's name for an opened object can be compared.
+    const root = fs.realpathSync(given, { encoding: 'buffer' });
     const dir = new Dir();
     dir.#root = root;
     return dir;
@@ -292,7 +321,7 @@ export class Dir {
     });
   }
   #openRegular(path) {
-    const fd = fs.openSync(confine(this.#root, path), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    const fd = openNoFollow(joined(this.#root, path), false);
     if (!fs.fstatSync(fd).isFile()) {
       fs.closeSync(fd);
       throw new FsError({ tag: 'not-supported' });
@@ -307,11 +336,10 @@ export class Dir {
       const fd = this.#openRegular(path);
       try {
         const hash = createHash('sha256');
-        const buffer = Buffer.allocUnsafe(CHUNK);
         for (;;) {
-          const n = fs.readSync(fd, buffer, 0, CHUNK, null);
+          const n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
           if (n === 0) break;
-          hash.update(buffer.subarray(0, n));
+          hash.update(digestBuffer.subarray(0, n));
         }
         return new Uint8Array(hash.digest());
       } finally {
