@@ -16,6 +16,7 @@ use repack::bundle::fs::{self as wit};
 use crate::mtree;
 use crate::repack::{self as job, IdMapping, LayerOptions, MapOptions, RepackError, Sink};
 use crate::statcache::{Cached, StatCache};
+use crate::stopwatch::Clock;
 use crate::tree::{
     Entry, FileReader, FileWrite, FsError, Kind, Metadata, Time, Tree, TreeMut, Xattrs,
 };
@@ -94,6 +95,7 @@ impl Guest for Component {
             refresh: options.refresh.map(header),
             stat_cache: options.stat_cache,
             now: options.now,
+            clock: Clock(repack::bundle::clock::now),
         };
         let (_, summary) =
             job::repack(&HostTree(root), &options, HostSink(layer)).map_err(|e: RepackError| {

@@ -14,7 +14,7 @@
 //! `<ino> <size> <mtime-sec>.<mtime-nsec> <ctime-sec>.<ctime-nsec> <sha256-hex>`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::mtree::keywords::{hex, push_i64, push_u64};
 use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs, join};
@@ -43,7 +43,7 @@ fn key(m: &Metadata) -> Key {
 /// A parsed cache.
 #[derive(Debug, Default, Clone)]
 pub struct StatCache {
-    digests: HashMap<Key, [u8; 32]>,
+    digests: BTreeMap<Key, [u8; 32]>,
 }
 
 fn parse_time(text: &str) -> Option<(i64, u32)> {
@@ -75,7 +75,7 @@ impl StatCache {
         if lines.next() != Some(MAGIC) {
             return Err("not a repack stat cache (unknown first line)".into());
         }
-        let mut digests = HashMap::new();
+        let mut digests = BTreeMap::new();
         for (n, line) in lines.enumerate() {
             let bad = || format!("line {}: malformed", n + 2);
             let mut f = line.split(' ');
@@ -110,7 +110,7 @@ impl StatCache {
 pub struct Cached<'a> {
     inner: &'a dyn Tree,
     cache: &'a StatCache,
-    seen: RefCell<HashMap<Vec<u8>, Metadata>>,
+    seen: RefCell<BTreeMap<Vec<u8>, Metadata>>,
     recorded: RefCell<Vec<(Metadata, [u8; 32])>>,
     hits: RefCell<u64>,
 }
@@ -127,7 +127,7 @@ impl<'a> Cached<'a> {
         Cached {
             inner,
             cache,
-            seen: RefCell::new(HashMap::new()),
+            seen: RefCell::new(BTreeMap::new()),
             recorded: RefCell::new(Vec::new()),
             hits: RefCell::new(0),
         }

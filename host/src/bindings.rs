@@ -27,4 +27,5 @@ pub use generated::exports::repack::bundle::layer::{
     UnpackOptions,
 };
 pub use generated::repack::bundle::blobs;
+pub use generated::repack::bundle::clock;
 pub use generated::repack::bundle::fs;

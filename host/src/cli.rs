@@ -104,6 +104,8 @@ pub enum Command {
     /// Print the help of the command, or of a subcommand.
     #[command(alias = "h")]
     Help(HelpArgs),
+    /// Write the guest component, its WIT and its sha256 into a directory, for other hosts.
+    Component(crate::commands::ComponentArgs),
 }
 
 /// Low-level commands.

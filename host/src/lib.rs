@@ -33,3 +33,6 @@ pub use sandbox::{ComponentSource, Limits, SandboxError};
 
 /// The guest component built by `build.rs` for wasm32-wasip2.
 pub const GUEST_COMPONENT: &[u8] = include_bytes!(env!("REPACK_GUEST_WASM"));
+
+/// The WIT contract [`GUEST_COMPONENT`] was built from (`repack:bundle`).
+pub const GUEST_WIT: &str = include_str!("../../wit/repack.wit");

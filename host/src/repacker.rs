@@ -118,6 +118,12 @@ impl Repacker {
         })
     }
 
+    /// A repacker on a sandbox built by the caller (say, with
+    /// [`Sandbox::with_wasi`]).
+    pub fn with_sandbox(sandbox: Sandbox) -> Self {
+        Repacker { sandbox }
+    }
+
     /// The mtree manifest of a rootfs, in umoci's format.
     pub fn mtree(&self, request: &MtreeRequest, limits: &Limits) -> Result<String, JobError> {
         let rootfs = CapDir::open_ambient(&request.rootfs).map_err(|source| JobError::Grant {

@@ -4,10 +4,14 @@
 
 mod as_user;
 mod cli;
+mod component_export;
+mod conformance;
 mod fuzz_regressions;
 mod generated_docs;
 mod layout_commands;
 mod legal_layers;
+mod no_wasi;
+mod peer_hosts;
 mod rootless_user;
 mod sandbox;
 mod support;

@@ -2,9 +2,9 @@
 //!
 //! - [`vis`]: name encoding.
 //! - [`keywords`]: the ten keywords of one object.
-//! - [`walk`]: visiting a tree in manifest order.
-//! - [`write`]: manifest text from a walk.
-//! - [`parse`]: manifest text back into entries.
+//! - [`walk`](mod@walk): visiting a tree in manifest order.
+//! - [`write`](mod@write): manifest text from a walk.
+//! - [`parse`](mod@parse): manifest text back into entries.
 
 pub mod keywords;
 pub mod parse;

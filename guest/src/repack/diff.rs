@@ -1,7 +1,7 @@
 //! Comparing a walk of the tree with the bundle's manifest under umoci's keywords.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::mtree::{Event, KEYWORDS, Keywords, ParsedEntry};
 use crate::tree::{Kind, Metadata};
@@ -40,7 +40,7 @@ struct Recorded<'a> {
 /// Collects deltas from walk events.
 #[derive(Debug)]
 pub struct Differ<'a> {
-    recorded: HashMap<Vec<u8>, Recorded<'a>>,
+    recorded: BTreeMap<Vec<u8>, Recorded<'a>>,
     deltas: RefCell<Vec<Delta>>,
 }
 

@@ -1,7 +1,7 @@
 //! Which deltas go into the layer: the mask filter (`--mask-path` and volumes) and the
 //! simplify filter (one whiteout per deleted tree).
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use super::diff::{Delta, DeltaKind};
 
@@ -41,8 +41,8 @@ fn with_ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// directory that became a non-directory (the entry replacing it removes the whole
 /// tree when the layer is applied, so whiteouts under it would only confuse readers).
 pub fn apply(deltas: Vec<Delta>, masks: &[Vec<u8>]) -> Vec<Delta> {
-    let masks: HashSet<Vec<u8>> = masks.iter().map(|m| clean(m)).collect();
-    let gone: HashSet<Vec<u8>> = deltas
+    let masks: BTreeSet<Vec<u8>> = masks.iter().map(|m| clean(m)).collect();
+    let gone: BTreeSet<Vec<u8>> = deltas
         .iter()
         .filter(|d| d.kind == DeltaKind::Deleted || d.was_directory)
         .map(|d| d.path.clone())

@@ -2,7 +2,7 @@
 //! whiteout per deletion, hardlinks by inode within the layer, xattrs as PAX records,
 //! owners mapped into the image.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::diff::{Delta, DeltaKind};
 use super::ids::{MapOptions, ROOTLESS_XATTR};
@@ -71,7 +71,7 @@ pub fn write<S: Sink>(
     deltas.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut out = Buffered::new(sink);
     let mut written = Written::default();
-    let mut first_name: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut first_name: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     let mut block = Vec::with_capacity(4 * tar::BLOCK);
     for delta in &deltas {
         block.clear();
@@ -177,7 +177,7 @@ fn object_header(
     path: &[u8],
     meta: &Metadata,
     options: &LayerOptions,
-    first_name: &mut HashMap<u64, Vec<u8>>,
+    first_name: &mut BTreeMap<u64, Vec<u8>>,
     written: &mut Written,
 ) -> Result<Header, Problem> {
     let is_root = path == b".";

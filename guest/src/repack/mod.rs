@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::mtree::{self, Header, ParseError, WalkError, Writer};
 use crate::statcache::{Cached, StatCache};
-use crate::stopwatch::{Lap, Stopwatch};
+use crate::stopwatch::{Clock, Lap, Stopwatch};
 use crate::tree::{FsError, Tree};
 
 pub use diff::{Delta, DeltaKind};
@@ -42,6 +42,8 @@ pub struct Options {
     pub stat_cache: Option<String>,
     /// Current time in seconds (for the new stat cache).
     pub now: i64,
+    /// Where phase times come from (the default reads zero).
+    pub clock: Clock,
 }
 
 /// The outcome of a repack.
@@ -135,7 +137,7 @@ pub fn repack<S: Sink>(
     options: &Options,
     sink: S,
 ) -> Result<(S, Summary), RepackError> {
-    let mut watch = Stopwatch::new();
+    let mut watch = Stopwatch::new(options.clock);
     let recorded = mtree::parse(&options.manifest)?;
     let differ = diff::Differ::new(recorded);
     let mut writer = options.refresh.as_ref().map(Writer::new);

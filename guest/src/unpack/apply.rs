@@ -1,7 +1,7 @@
 //! Applying one archive entry: umoci's rules for names, whiteouts, clobbering,
 //! creation and metadata.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use super::owner::{host_owner, rootless_xattr};
@@ -23,10 +23,10 @@ const OPAQUE: &[u8] = b".wh..wh..opq";
 pub struct Layer<'o> {
     options: &'o Options,
     /// Real paths created by this layer, with their ancestors.
-    created: HashSet<Vec<u8>>,
+    created: BTreeSet<Vec<u8>>,
     /// Directories whose children this layer changed, with the modification time each
     /// must have when the layer is done (set back by [`Layer::finish`]).
-    parents: HashMap<Vec<u8>, (i64, u32)>,
+    parents: BTreeMap<Vec<u8>, (i64, u32)>,
     warned_xattrs: bool,
 }
 
@@ -35,8 +35,8 @@ impl<'o> Layer<'o> {
     pub fn new(options: &'o Options) -> Self {
         Layer {
             options,
-            created: HashSet::new(),
-            parents: HashMap::new(),
+            created: BTreeSet::new(),
+            parents: BTreeMap::new(),
             warned_xattrs: false,
         }
     }

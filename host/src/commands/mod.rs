@@ -2,6 +2,7 @@
 
 mod add_layer;
 mod completions;
+mod component;
 mod config;
 mod demo;
 mod gc;
@@ -16,6 +17,8 @@ mod runtime_config;
 mod stat;
 mod tag;
 mod unpack;
+
+pub use component::ComponentArgs;
 
 use anyhow::{Context, Result};
 use repack_host::{ComponentSource, Limits, Repacker};
@@ -45,6 +48,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::Help(args) => help::run(args),
+        Command::Component(args) => component::run(args),
     }
 }
 

@@ -8,7 +8,7 @@
 //! - [`writer`]: streaming, compressed layer blobs.
 //! - [`pgzip`]: gzip on several threads, one member.
 //! - [`reader`]: blobs streamed to the guest, verified.
-//! - [`reference`]: `--image` values and the tag grammar.
+//! - [`reference`](mod@reference): `--image` values and the tag grammar.
 //! - [`lock`]: the index lock, the writers lock and per-process temp directories.
 //! - [`empty`]: new, empty images.
 //! - [`gc`]: garbage collection of unreachable blobs and stale temp directories.

@@ -3,6 +3,7 @@
 //! data per call and kept output.
 
 mod cache;
+mod clock;
 mod error;
 mod handles;
 mod hasher;
@@ -47,6 +48,18 @@ pub enum ComponentSource {
     Embedded,
     /// A component file (`--component PATH`).
     File(PathBuf),
+}
+
+/// How the guest's WASI imports are linked. A job calls none of them unless the guest
+/// panics (its standard library then writes the message to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wasi {
+    /// An empty WASI context (no preopens, no environment, no network); the guest's
+    /// stderr is kept for trap reports.
+    #[default]
+    Empty,
+    /// Every WASI import traps when called, as in a host that has no WASI at all.
+    Trap,
 }
 
 /// Per-job store data: the resource table holding granted handles, an empty WASI
@@ -107,6 +120,15 @@ impl Sandbox {
     /// Build the engine, load the component (compiled copies cached in `cache`, if
     /// given) and link it.
     pub fn new(source: &ComponentSource, cache: Option<&Path>) -> Result<Self, SandboxError> {
+        Self::with_wasi(source, cache, Wasi::Empty)
+    }
+
+    /// Like [`Sandbox::new`], linking the guest's WASI imports as `wasi` says.
+    pub fn with_wasi(
+        source: &ComponentSource,
+        cache: Option<&Path>,
+        wasi: Wasi,
+    ) -> Result<Self, SandboxError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
@@ -122,9 +144,16 @@ impl Sandbox {
             }
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(SandboxError::link)?;
+        if wasi == Wasi::Empty {
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(SandboxError::link)?;
+        }
         RepackerWorld::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(SandboxError::link)?;
+        if wasi == Wasi::Trap {
+            linker
+                .define_unknown_imports_as_traps(&component)
+                .map_err(SandboxError::link)?;
+        }
         let pre = linker
             .instantiate_pre(&component)
             .map_err(SandboxError::link)?;
