@@ -126,10 +126,10 @@ printf 'backslash\n' >'srv/back\slash'
 printf 'hash\n' >'srv/#hash'
 printf 'utf8\n' >'srv/grüße'
 
-# xattrs: user (text and binary; no newline byte: PAX records are split at newlines), trusted (root only), a file capability, on a
+# xattrs: user (text and binary, a newline byte among them), trusted (root only), a file capability, on a
 # directory, and on a file the owner cannot read.
 setfattr -n user.comment -v hello etc/motd
-setfattr -n user.binary -v 0x00ff01fe usr/lib/big
+setfattr -n user.binary -v 0x00ff0a01fe usr/lib/big
 setfattr -n trusted.note -v t etc/hosts
 setcap cap_net_raw+ep usr/bin/ping
 setfattr -n user.dir -v d srv/shared
