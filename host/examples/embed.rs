@@ -63,6 +63,7 @@ fn round(work: &Path) -> Result<()> {
                 rootless: !rustix::process::geteuid().is_root(),
                 keep_dirlinks: false,
                 max_layer_size: 1 << 30,
+                platform: None,
             },
         };
         let outcome = repacker

@@ -166,12 +166,24 @@ pub struct MapArgs {
     pub rootless: bool,
 }
 
+/// `--platform`: which manifest of a multi-platform image.
+#[derive(Debug, Args)]
+pub struct PlatformArgs {
+    /// The platform to pick from an image index, OS/ARCH[/VARIANT] (default: this
+    /// machine's); a tag naming one manifest needs none.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+}
+
 /// The flags `unpack` and `raw unpack` share.
 #[derive(Debug, Args)]
 pub struct UnpackFlags {
     /// Owner mapping.
     #[command(flatten)]
     pub maps: MapArgs,
+    /// The manifest of a multi-platform image.
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// Keep symlinks to directories when a layer has a directory at their path.
     #[arg(long)]
     pub keep_dirlinks: bool,
@@ -209,6 +221,9 @@ pub struct InsertArgs {
     /// The image to extend.
     #[command(flatten)]
     pub image: ImageArgs,
+    /// The manifest of a multi-platform image.
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// Tag the result with this tag (default: the --image tag, moved).
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
@@ -327,6 +342,9 @@ pub struct StatArgs {
     /// The image.
     #[command(flatten)]
     pub image: ImageArgs,
+    /// The manifest of a multi-platform image.
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// Print JSON (the stable format).
     #[arg(long)]
     pub json: bool,
@@ -338,6 +356,9 @@ pub struct ConfigArgs {
     /// The image to start from.
     #[command(flatten)]
     pub image: ImageArgs,
+    /// The manifest of a multi-platform image.
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// Tag the new image with this tag (default: the --image tag, moved).
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,

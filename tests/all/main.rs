@@ -10,6 +10,7 @@ mod fuzz_regressions;
 mod generated_docs;
 mod layout_commands;
 mod legal_layers;
+mod multi_platform;
 mod no_wasi;
 mod peer_hosts;
 mod rootless_user;

@@ -41,6 +41,7 @@ fn unpack(repacker: &Repacker, layout: &Path, tag: &str, bundle: &Path) {
             rootless: !rustix::process::geteuid().is_root(),
             keep_dirlinks: false,
             max_layer_size: 1 << 30,
+            platform: None,
         },
     };
     repacker.unpack(&request, &Limits::default()).unwrap();

@@ -92,7 +92,8 @@ pub fn run(args: &ConfigArgs) -> Result<()> {
     let layout = Layout::open(&image.layout)?;
     // A writer from the start: no garbage collection under the base image's blobs.
     layout.start_writing()?;
-    let walk = layout.resolve_one(&image.tag)?;
+    let platform = super::unpack::platform(&args.platform)?;
+    let walk = layout.resolve_platform(&image.tag, platform.as_ref())?;
     let base = BaseImage::load(&layout, walk)?;
     let mut config = base.config.clone();
     let mut annotations = base

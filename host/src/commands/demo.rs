@@ -70,6 +70,7 @@ fn unpack_request(layout: &Path, tag: &str, bundle: &Path, rootless: bool) -> Un
             rootless,
             keep_dirlinks: false,
             max_layer_size: 1 << 30,
+            platform: None,
         },
     }
 }

@@ -20,6 +20,7 @@ pub fn run(global: &GlobalArgs, args: &InsertArgs) -> Result<()> {
     let (uid_maps, gid_maps) = maps(&args.maps)?;
     let request = InsertRequest {
         image: ImageRef::parse(&args.image.image)?,
+        platform: super::unpack::platform(&args.platform)?,
         tag: args.tag.clone(),
         source,
         target,

@@ -15,7 +15,7 @@ use crate::cli::RuntimeConfigArgs;
 
 /// Run `repack-host raw runtime-config`.
 pub fn run(args: &RuntimeConfigArgs) -> Result<()> {
-    let image = Image::load(&ImageRef::parse(&args.image.image)?)?;
+    let image = Image::load(&ImageRef::parse(&args.image.image)?, None)?;
     let (uid_maps, gid_maps) = maps(&args.maps)?;
     let (uid_maps, gid_maps) = effective_maps(&uid_maps, &gid_maps, args.maps.rootless);
     let (config, warning) = runtime::generate(

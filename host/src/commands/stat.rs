@@ -194,7 +194,8 @@ pub fn stat_json(image: &BaseImage, history: &[HistoryStat]) -> Value {
 pub fn run(args: &StatArgs) -> Result<()> {
     let image = ImageRef::parse(&args.image.image)?;
     let layout = Layout::open(&image.layout)?;
-    let walk = layout.resolve_one(&image.tag)?;
+    let platform = super::unpack::platform(&args.platform)?;
+    let walk = layout.resolve_platform(&image.tag, platform.as_ref())?;
     let base = BaseImage::load(&layout, walk)?;
     let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
     let stats = history_stats(

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, anyhow};
 use repack_host::bundle::IdMap;
-use repack_host::layout::ImageRef;
+use repack_host::layout::{ImageRef, Platform};
 use repack_host::unpack::{Options, Request, parse_map};
 
 use super::{limits, repacker};
@@ -54,7 +54,13 @@ pub fn options(flags: &UnpackFlags) -> Result<Options> {
         rootless: flags.maps.rootless,
         keep_dirlinks: flags.keep_dirlinks,
         max_layer_size: flags.max_layer_size,
+        platform: platform(&flags.platform)?,
     })
+}
+
+/// The platform `--platform` names, if given.
+pub fn platform(args: &crate::cli::PlatformArgs) -> Result<Option<Platform>> {
+    Ok(args.platform.as_deref().map(Platform::parse).transpose()?)
 }
 
 /// A permission error of a user other than root who did not ask for `--rootless`

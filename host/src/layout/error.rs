@@ -56,6 +56,16 @@ pub enum LayoutError {
         /// "is not found" or "is ambiguous".
         why: &'static str,
     },
+    /// The tag names an index without one manifest for the platform wanted.
+    #[error("{layout}: tag {tag:?} {why}")]
+    Platform {
+        /// The layout.
+        layout: String,
+        /// The tag.
+        tag: String,
+        /// Which platform was wanted, and which there are.
+        why: String,
+    },
 }
 
 impl LayoutError {

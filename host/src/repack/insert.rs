@@ -27,6 +27,8 @@ use crate::stats::Stats;
 pub struct InsertRequest {
     /// The image to extend.
     pub image: ImageRef,
+    /// Which manifest of an image index (`None`: this machine's, when there is a choice).
+    pub platform: Option<crate::layout::Platform>,
     /// Tag for the result (default: the image's tag, moved).
     pub tag: Option<String>,
     /// What to insert; `None` writes a whiteout for `target` instead.
@@ -138,7 +140,7 @@ impl Repacker {
         };
         let layout = Layout::open(&request.image.layout)?;
         layout.start_writing()?;
-        let walk = layout.resolve_one(&request.image.tag)?;
+        let walk = layout.resolve_platform(&request.image.tag, request.platform.as_ref())?;
         let base = BaseImage::load(&layout, walk)?;
         let compression = auto_compression(request.compression, &base);
         let mut writer = layout.layer_writer(compression, None)?;

@@ -53,6 +53,8 @@ pub struct Options {
     pub keep_dirlinks: bool,
     /// Most bytes one layer may expand to.
     pub max_layer_size: u64,
+    /// Which manifest of an image index (`None`: this machine's, when there is a choice).
+    pub platform: Option<crate::layout::Platform>,
 }
 
 impl Options {
@@ -100,10 +102,14 @@ pub struct Image {
 }
 
 impl Image {
-    /// Resolve `image` (exactly one manifest) and read its manifest and config.
-    pub fn load(image: &ImageRef) -> Result<Image, UnpackError> {
+    /// Resolve `image` (one manifest, or the one for `platform` in an index) and read
+    /// its manifest and config.
+    pub fn load(
+        image: &ImageRef,
+        platform: Option<&crate::layout::Platform>,
+    ) -> Result<Image, UnpackError> {
         let layout = Layout::open(&image.layout)?;
-        let walk = layout.resolve_one(&image.tag)?;
+        let walk = layout.resolve_platform(&image.tag, platform)?;
         let base = BaseImage::load(&layout, walk.clone())?;
         let layers = base.layers();
         let diff_ids: Vec<String> = base
@@ -210,7 +216,7 @@ fn account_file(rootfs: &CapDir, path: &[u8]) -> Option<String> {
 impl Repacker {
     /// Unpack an image into a new bundle (see the module documentation).
     pub fn unpack(&self, request: &Request, limits: &Limits) -> Result<Outcome, UnpackError> {
-        let image = Image::load(&request.image)?;
+        let image = Image::load(&request.image, request.options.platform.as_ref())?;
         let (uid_maps, gid_maps) = request.options.effective_maps();
 
         let bundle = &request.bundle;

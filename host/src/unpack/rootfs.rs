@@ -27,7 +27,7 @@ impl Repacker {
         options: &Options,
         limits: &Limits,
     ) -> Result<Outcome, UnpackError> {
-        let image = Image::load(image)?;
+        let image = Image::load(image, options.platform.as_ref())?;
         let maps = options.effective_maps();
         let existed = check_target(rootfs)?;
         if !existed {
