@@ -62,5 +62,6 @@ fn limits(global: &GlobalArgs) -> Limits {
     Limits {
         max_memory: global.max_memory,
         timeout: global.timeout,
+        ..Limits::default()
     }
 }

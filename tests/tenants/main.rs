@@ -1,0 +1,3 @@
+//! Many tenants in one process.
+
+mod start;
