@@ -97,6 +97,8 @@ pub enum Command {
     Raw(RawCommand),
     /// Build a small image, unpack it, change it and repack it, all in a scratch directory.
     Demo(DemoArgs),
+    /// Run many jobs (one JSON object per line) on one engine, N at a time.
+    Batch(BatchArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout, or write one page per command.
@@ -176,6 +178,17 @@ pub struct UnpackFlags {
     /// Most bytes one layer may expand to when decompressed (a bomb stops here).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64G")]
     pub max_layer_size: u64,
+}
+
+/// `batch` arguments.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The jobs, one JSON object per line (`-`: standard input).
+    #[arg(value_name = "JOBS.jsonl")]
+    pub jobs_file: PathBuf,
+    /// Most jobs at once (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 /// `completions` arguments.

@@ -1,6 +1,7 @@
 //! One file per command; `dispatch` only routes.
 
 mod add_layer;
+mod batch;
 mod completions;
 mod config;
 mod demo;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Raw(RawCommand::Unpack(args)) => raw_unpack::run(global, args),
         Command::Raw(RawCommand::RuntimeConfig(args)) => runtime_config::run(args),
         Command::Demo(args) => demo::run(global, args),
+        Command::Batch(args) => batch::run(global, args),
         Command::Run(args) => run::run(global, args),
         Command::Unpack(args) => unpack::run(global, args),
         Command::Init(args) => layout::init(args),
