@@ -12,6 +12,8 @@ pub mod spec;
 use std::io::{self, BufRead, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
+use std::time::Duration;
 
 use crate::Repacker;
 use crate::sandbox::Limits;
@@ -67,20 +69,65 @@ impl<R: BufRead> Input<R> {
     }
 }
 
+/// How often a worker waiting for a line looks at `stop`.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What a worker got from the input.
+enum Next {
+    Line(u64, String),
+    Failed(io::Error),
+    End,
+    Stopped,
+}
+
+/// The next line for a worker, unless `stop` is set first.
+fn next(lines: &Mutex<Receiver<io::Result<(u64, String)>>>, stop: &AtomicBool) -> Next {
+    let lines = lines.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return match lines.try_recv() {
+                Err(TryRecvError::Disconnected) => Next::End,
+                _ => Next::Stopped,
+            };
+        }
+        match lines.recv_timeout(POLL) {
+            Ok(Ok((number, line))) => return Next::Line(number, line),
+            Ok(Err(e)) => return Next::Failed(e),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Next::End,
+        }
+    }
+}
+
 /// Run every job of `input` on `repacker`, writing one result line per job to
 /// `output`. Fails only when the input cannot be read or the output written.
+///
+/// The input is read on a thread of its own, so that `stop` ends the batch even while
+/// the input (a pipe from a service) has nothing to give; that thread ends with the
+/// input, or at its next line once the batch is over.
 pub fn run(
     repacker: &Repacker,
-    input: impl BufRead + Send,
+    input: impl BufRead + Send + 'static,
     output: impl Write + Send,
     options: &Options,
     stop: &AtomicBool,
 ) -> io::Result<Summary> {
-    let input = Mutex::new(Input {
-        lines: input,
-        number: 0,
-        done: false,
-    });
+    let (send, lines) = sync_channel(0);
+    std::thread::Builder::new()
+        .name("repack-batch-input".into())
+        .spawn(move || {
+            let mut input = Input {
+                lines: input,
+                number: 0,
+                done: false,
+            };
+            while let Some(line) = input.next() {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        })?;
+    let lines = Mutex::new(lines);
     let output = Mutex::new(output);
     let summary = Mutex::new(Summary::default());
     let failure: Mutex<Option<io::Error>> = Mutex::new(None);
@@ -89,24 +136,20 @@ pub fn run(
             let worker = || {
                 let fail = |e: io::Error| {
                     stop.store(true, Ordering::SeqCst);
-                    failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    failure
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
                 };
                 loop {
-                    let next = {
-                        let mut input = input.lock().unwrap_or_else(|p| p.into_inner());
-                        if stop.load(Ordering::SeqCst) {
-                            // Not read on: standard input may never end.
-                            if !input.done {
-                                summary.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
-                            }
+                    let (number, line) = match next(&lines, stop) {
+                        Next::Line(number, line) => (number, line),
+                        Next::Failed(e) => return fail(e),
+                        Next::End => return,
+                        Next::Stopped => {
+                            summary.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
                             return;
                         }
-                        input.next()
-                    };
-                    let (number, line) = match next {
-                        None => return,
-                        Some(Ok(line)) => line,
-                        Some(Err(e)) => return fail(e),
                     };
                     let outcome = result::run_line(repacker, &line, number, options);
                     {

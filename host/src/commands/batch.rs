@@ -15,7 +15,7 @@ use crate::cli::{BatchArgs, GlobalArgs};
 /// Run `repack-host batch`.
 pub fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<()> {
     let source = args.jobs_file.display().to_string();
-    let input: Box<dyn BufRead + Send> = if source == "-" {
+    let input: Box<dyn BufRead + Send + 'static> = if source == "-" {
         Box::new(BufReader::new(io::stdin()))
     } else {
         let file = File::open(&args.jobs_file).with_context(|| source.clone())?;
