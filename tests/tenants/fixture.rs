@@ -100,7 +100,11 @@ pub fn zero_layer(dir: &Path, image: &str, tag: &str, name: &str, size: u64) {
         header.set_mtime(MTIME);
         header.set_cksum();
         builder
-            .append_data(&mut header, name, std::io::Read::take(std::io::repeat(0), size))
+            .append_data(
+                &mut header,
+                name,
+                std::io::Read::take(std::io::repeat(0), size),
+            )
             .unwrap();
         builder.finish().unwrap();
     }

@@ -21,7 +21,10 @@ fn valid(dir: &Path, layout: &str) -> Vec<String> {
         let bytes = fs::read(entry.path()).unwrap();
         assert_eq!(hex(&Sha256::digest(&bytes)), name, "blob {name}");
     }
-    let tags: Vec<String> = host(dir, &["ls", "--layout", layout]).lines().map(str::to_owned).collect();
+    let tags: Vec<String> = host(dir, &["ls", "--layout", layout])
+        .lines()
+        .map(str::to_owned)
+        .collect();
     for tag in &tags {
         host(dir, &["stat", "--image", &format!("{layout}:{tag}")]);
     }
@@ -84,7 +87,10 @@ fn a_signal_stops_new_jobs_and_leaves_layouts_valid() {
         let (results, stderr, code) = interrupted(dir, &jobs, signal);
         assert_eq!(code, Some(1), "{stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
-        assert!(!results.is_empty() && results.len() < jobs.len(), "{results:?}");
+        assert!(
+            !results.is_empty() && results.len() < jobs.len(),
+            "{results:?}"
+        );
         for result in &results {
             assert_eq!(result["ok"], true, "{result}");
         }

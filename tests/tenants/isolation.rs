@@ -43,11 +43,19 @@ fn jobs() -> Vec<(&'static str, String)> {
         run("t2", "L1:t2", "b2", r#", "compress": "zstd""#, &good),
         run("t3", "L2:t3", "b3", r#", "compress": "none""#, &good),
         run("t4", "L2:t4", "b4", r#", "mask_paths": ["/srv/d3"]"#, &good),
-        run("t5", "L3:t5", "b5", r#", "history": {"comment": "five"}"#, &good),
+        run(
+            "t5",
+            "L3:t5",
+            "b5",
+            r#", "history": {"comment": "five"}"#,
+            &good,
+        ),
         run("t6", "L4:t6", "b6", "", &good),
         (
             "u1",
-            format!(r#"{{"id": "u1", "op": "unpack", "image": "L5:small", "bundle": "u1", {good}}}"#),
+            format!(
+                r#"{{"id": "u1", "op": "unpack", "image": "L5:small", "bundle": "u1", {good}}}"#
+            ),
         ),
         (
             "m1",
@@ -61,11 +69,35 @@ fn jobs() -> Vec<(&'static str, String)> {
                 r#"{{"id": "bomb", "op": "unpack", "image": "L5:bomb", "bundle": "hb", "limits": {{"memory": "{GOOD_MEMORY}", "max_layer_size": "4M"}}}}"#
             ),
         ),
-        run("written", "L1:written", "hw", "", r#""limits": {"memory": "32M", "max_layer_written": "256K"}"#),
-        run("compressed", "L2:compressed", "hc", r#", "compress": "gzip""#, r#""limits": {"memory": "32M", "max_layer_compressed": "256K"}"#),
-        run("read", "L1:read", "hr", "", r#""limits": {"memory": "32M", "max_read": "64K"}"#),
+        run(
+            "written",
+            "L1:written",
+            "hw",
+            "",
+            r#""limits": {"memory": "32M", "max_layer_written": "256K"}"#,
+        ),
+        run(
+            "compressed",
+            "L2:compressed",
+            "hc",
+            r#", "compress": "gzip""#,
+            r#""limits": {"memory": "32M", "max_layer_compressed": "256K"}"#,
+        ),
+        run(
+            "read",
+            "L1:read",
+            "hr",
+            "",
+            r#""limits": {"memory": "32M", "max_read": "64K"}"#,
+        ),
         run("tiny", "L4:tiny", "ht", "", r#""limits": {"memory": "1M"}"#),
-        run("slow", "L3:slow", "hs", "", r#""limits": {"memory": "32M", "timeout": "5ms"}"#),
+        run(
+            "slow",
+            "L3:slow",
+            "hs",
+            "",
+            r#""limits": {"memory": "32M", "timeout": "5ms"}"#,
+        ),
         run("swap", "L4:swap", "hsw", "", &good),
     ]
 }
@@ -117,7 +149,12 @@ fn build(dir: &Path) {
 }
 
 /// Run `lines` as one batch of `jobs` at a time in `dir`; results by id.
-fn run_batch(repacker: &Repacker, dir: &Path, lines: &[String], jobs: usize) -> BTreeMap<String, Value> {
+fn run_batch(
+    repacker: &Repacker,
+    dir: &Path,
+    lines: &[String],
+    jobs: usize,
+) -> BTreeMap<String, Value> {
     let input = lines.join("\n").into_bytes();
     let mut output = Vec::new();
     let options = Options {
@@ -128,7 +165,13 @@ fn run_batch(repacker: &Repacker, dir: &Path, lines: &[String], jobs: usize) -> 
     let cwd = std::env::current_dir().unwrap();
     // Job paths are relative to the working directory, as the command's are.
     std::env::set_current_dir(dir).unwrap();
-    let summary = batch::run(repacker, Cursor::new(input), &mut output, &options, &AtomicBool::new(false));
+    let summary = batch::run(
+        repacker,
+        Cursor::new(input),
+        &mut output,
+        &options,
+        &AtomicBool::new(false),
+    );
     std::env::set_current_dir(cwd).unwrap();
     summary.unwrap();
     let text = String::from_utf8(output).unwrap();
@@ -136,7 +179,10 @@ fn run_batch(repacker: &Repacker, dir: &Path, lines: &[String], jobs: usize) -> 
     for line in text.lines() {
         let value: Value = serde_json::from_str(line).unwrap();
         let id = value["id"].as_str().unwrap().to_owned();
-        assert!(results.insert(id, value).is_none(), "two results for one id");
+        assert!(
+            results.insert(id, value).is_none(),
+            "two results for one id"
+        );
     }
     assert_eq!(results.len(), lines.len(), "{text}");
     results
@@ -176,15 +222,26 @@ fn layer_names(layer: &[u8]) -> Vec<String> {
         .unwrap()
         .map(|e| {
             let name = e.unwrap().path().unwrap().display().to_string();
-            let name = name.strip_prefix("./").unwrap_or(&name).trim_end_matches('/');
-            if name.is_empty() { ".".to_owned() } else { name.to_owned() }
+            let name = name
+                .strip_prefix("./")
+                .unwrap_or(&name)
+                .trim_end_matches('/');
+            if name.is_empty() {
+                ".".to_owned()
+            } else {
+                name.to_owned()
+            }
         })
         .collect()
 }
 
 /// A manifest's text without its header (the date differs from run to run).
 fn body(mtree: &str) -> String {
-    mtree.lines().filter(|l| !l.starts_with("#  ")).collect::<Vec<_>>().join("\n")
+    mtree
+        .lines()
+        .filter(|l| !l.starts_with("#  "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -203,7 +260,8 @@ fn sixteen_tenants_on_one_engine() {
         .unwrap();
     assert!(copied.success());
 
-    let repacker = Repacker::with_cache(&ComponentSource::Embedded, Some(&fixture::cache_dir())).unwrap();
+    let repacker =
+        Repacker::with_cache(&ComponentSource::Embedded, Some(&fixture::cache_dir())).unwrap();
     let jobs = jobs();
     assert_eq!(jobs.len(), 16);
     let hostile: BTreeMap<_, _> = HOSTILE.into_iter().collect();
@@ -242,8 +300,13 @@ fn sixteen_tenants_on_one_engine() {
             // The walk saw the directory or the symlink, never what it points to.
             let (_, layer) = artefacts(&together, "L4", result);
             for name in layer_names(&layer.unwrap()) {
-                let inside = name.starts_with("srv") || name == "big" || name == "tree" || name == "."
-                    || name.strip_prefix("tree/f").is_some_and(|n| n.parse::<u32>().is_ok());
+                let inside = name.starts_with("srv")
+                    || name == "big"
+                    || name == "tree"
+                    || name == "."
+                    || name
+                        .strip_prefix("tree/f")
+                        .is_some_and(|n| n.parse::<u32>().is_ok());
                 assert!(inside, "{id}: the layer holds {name:?}");
             }
             continue;
@@ -264,7 +327,10 @@ fn sixteen_tenants_on_one_engine() {
             ),
         }
         assert!(!error.contains('\n'));
-        assert!(result["usage"]["wall_ms"].as_f64().unwrap() > 0.0, "{result}");
+        assert!(
+            result["usage"]["wall_ms"].as_f64().unwrap() > 0.0,
+            "{result}"
+        );
     }
 
     for (id, line) in &jobs {
@@ -297,7 +363,10 @@ fn sixteen_tenants_on_one_engine() {
             ),
         }
         let usage = &got["usage"];
-        assert!(usage["memory_peak"].as_u64().unwrap() <= 32 << 20, "{usage}");
+        assert!(
+            usage["memory_peak"].as_u64().unwrap() <= 32 << 20,
+            "{usage}"
+        );
         assert!(usage["host_calls"].as_u64().unwrap() > 0, "{usage}");
     }
 
@@ -341,5 +410,8 @@ fn sixteen_tenants_on_one_engine() {
         caps >> 20,
         FIXED_OVERHEAD >> 20
     );
-    assert!(peak <= caps + FIXED_OVERHEAD, "peak RSS {peak} over {caps} + {FIXED_OVERHEAD}");
+    assert!(
+        peak <= caps + FIXED_OVERHEAD,
+        "peak RSS {peak} over {caps} + {FIXED_OVERHEAD}"
+    );
 }

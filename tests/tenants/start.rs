@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use repack_host::sandbox::{ComponentSource, Sandbox};
 use repack_host::Limits;
+use repack_host::sandbox::{ComponentSource, Sandbox};
 
 #[test]
 fn job_start_cost() {

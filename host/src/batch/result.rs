@@ -5,13 +5,13 @@ use serde_json::{Map, Value, json};
 
 use super::Options;
 use super::spec::{self, JobSpec, Operation};
+use crate::Repacker;
 use crate::layout::LayoutError;
 use crate::layout::writer::OverBudget;
 use crate::repack::RepackError;
 use crate::repacker::JobError;
 use crate::sandbox::{Budget, Usage, metered};
 use crate::unpack::UnpackError;
-use crate::Repacker;
 
 /// How a line ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,11 @@ fn layout_budget(e: &LayoutError) -> Option<Budget> {
 
 /// `text` on one line: its lines (a trap's stderr excerpt) joined with `; `.
 pub fn one_line(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     lines.join("; ")
 }
 

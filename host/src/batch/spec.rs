@@ -245,7 +245,8 @@ fn unpack_request(
     bundle: PathBuf,
     limits: &Limits,
 ) -> Result<unpack::Request, String> {
-    let maps = |list: &[String]| -> Result<Vec<_>, String> { list.iter().map(|m| parse_map(m)).collect() };
+    let maps =
+        |list: &[String]| -> Result<Vec<_>, String> { list.iter().map(|m| parse_map(m)).collect() };
     Ok(unpack::Request {
         image,
         bundle,
@@ -282,10 +283,7 @@ mod tests {
             panic!("not a run")
         };
         assert_eq!(r.image.tag, "t");
-        assert_eq!(
-            r.compression,
-            CompressionChoice::Fixed(Compression::Zstd)
-        );
+        assert_eq!(r.compression, CompressionChoice::Fixed(Compression::Zstd));
         assert_eq!(r.source_date_epoch.as_deref(), Some("7"));
         let history = r.history.unwrap();
         assert_eq!(history.comment.as_deref(), Some("c"));
@@ -316,14 +314,32 @@ mod tests {
         let cases = [
             ("{", "EOF"),
             (r#"{"id": "a", "op": "fly", "bundle": "b"}"#, "unknown op"),
-            (r#"{"id": "a", "op": "run", "bundle": "b"}"#, "\"image\" is missing"),
+            (
+                r#"{"id": "a", "op": "run", "bundle": "b"}"#,
+                "\"image\" is missing",
+            ),
             (r#"{"id": "a", "op": "mtree"}"#, "\"bundle\" is missing"),
-            (r#"{"id": "a", "op": "mtree", "bundle": "b", "rootless": true}"#, "does not apply"),
-            (r#"{"id": "a", "op": "mtree", "bundle": "b", "colour": 1}"#, "unknown field"),
-            (r#"{"id": "a", "op": "mtree", "bundle": "b", "limits": {"cpu": "1"}}"#, "unknown limit"),
-            (r#"{"id": "a", "op": "mtree", "bundle": "b", "limits": {"memory": "lots"}}"#, "not a size"),
+            (
+                r#"{"id": "a", "op": "mtree", "bundle": "b", "rootless": true}"#,
+                "does not apply",
+            ),
+            (
+                r#"{"id": "a", "op": "mtree", "bundle": "b", "colour": 1}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"id": "a", "op": "mtree", "bundle": "b", "limits": {"cpu": "1"}}"#,
+                "unknown limit",
+            ),
+            (
+                r#"{"id": "a", "op": "mtree", "bundle": "b", "limits": {"memory": "lots"}}"#,
+                "not a size",
+            ),
             (r#"{"id": [], "op": "mtree", "bundle": "b"}"#, "\"id\""),
-            (r#"{"id": "a", "op": "run", "image": "l", "bundle": "b", "compress": "xz"}"#, "xz"),
+            (
+                r#"{"id": "a", "op": "run", "image": "l", "bundle": "b", "compress": "xz"}"#,
+                "xz",
+            ),
         ];
         for (line, why) in cases {
             let err = job(line).unwrap_err();

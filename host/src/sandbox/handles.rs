@@ -23,7 +23,6 @@ pub enum HandleKind {
 pub const MAX_HASHERS: usize = 16;
 
 impl HandleKind {
-
     /// The handles, as an error names them.
     pub const fn name(self) -> &'static str {
         match self {

@@ -7,8 +7,8 @@ use cap_std::fs::File;
 use wasmtime::component::Resource;
 
 use super::handles::HandleKind;
-use super::{Budget, JobState};
 use super::hasher::Hasher;
+use super::{Budget, JobState};
 use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
 use crate::capability::{CapDir, CapError, FileWriter};
