@@ -32,12 +32,15 @@ fn main() -> Result<()> {
     round(&work)
 }
 
-/// The bounds every job of this program runs under: 256 MiB of guest memory and one
-/// minute per job (the defaults are 1 GiB and one hour).
+/// The bounds every job of this program runs under: 256 MiB of guest memory, one
+/// minute and 1 GiB of layer written per job (the defaults are 1 GiB, one hour and no
+/// write budget); the other budgets keep their defaults.
 fn limits() -> Limits {
     Limits {
         max_memory: 256 << 20,
         timeout: Duration::from_secs(60),
+        max_layer_written: 1 << 30,
+        ..Limits::default()
     }
 }
 

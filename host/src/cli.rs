@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use repack_host::repack::HistoryRequest;
-use repack_host::sandbox::parse_size;
+use repack_host::sandbox::{parse_duration, parse_size};
 
 /// Repack OCI image bundles in a WebAssembly sandbox (umoci's unpack and repack).
 #[derive(Debug, Parser)]
@@ -97,6 +97,8 @@ pub enum Command {
     Raw(RawCommand),
     /// Build a small image, unpack it, change it and repack it, all in a scratch directory.
     Demo(DemoArgs),
+    /// Run many jobs (one JSON object per line) on one engine, N at a time.
+    Batch(BatchArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout, or write one page per command.
@@ -190,6 +192,17 @@ pub struct UnpackFlags {
     /// Most bytes one layer may expand to when decompressed (a bomb stops here).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64G")]
     pub max_layer_size: u64,
+}
+
+/// `batch` arguments.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The jobs, one JSON object per line (`-`: standard input).
+    #[arg(value_name = "JOBS.jsonl")]
+    pub jobs_file: PathBuf,
+    /// Most jobs at once (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 /// `completions` arguments.
@@ -521,26 +534,6 @@ pub struct DemoArgs {
     /// Work here instead of in a fresh temporary directory (kept afterwards).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-}
-
-/// Parse `90`, `90s`, `250ms`, `10m` or `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (try 90s or 10m)"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("{text:?} has an unknown unit (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
 #[cfg(test)]

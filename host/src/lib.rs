@@ -16,9 +16,11 @@
 //! # Ok::<(), repack_host::JobError>(())
 //! ```
 
+pub mod batch;
 pub mod bindings;
 pub mod bundle;
 pub mod capability;
+pub mod cpu;
 pub mod header;
 pub mod layout;
 pub mod repack;
@@ -29,7 +31,7 @@ pub mod stats;
 pub mod unpack;
 
 pub use repacker::{JobError, MtreeRequest, Repacker};
-pub use sandbox::{ComponentSource, Limits, SandboxError};
+pub use sandbox::{Budget, ComponentSource, Limits, SandboxError, Usage, metered};
 
 /// The guest component built by `build.rs` for wasm32-wasip2.
 pub const GUEST_COMPONENT: &[u8] = include_bytes!(env!("REPACK_GUEST_WASM"));

@@ -13,7 +13,9 @@ use crate::bindings::{
 use crate::capability::{CapDir, CapError};
 use crate::header;
 use crate::layout::{BlobReader, BlobWriter};
-use crate::sandbox::{ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir, sanitize};
+use crate::sandbox::{
+    Budget, ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir, sanitize,
+};
 use crate::stats::Stats;
 use repack_guest::statcache::RACY_NS;
 
@@ -45,6 +47,18 @@ pub enum JobError {
 }
 
 impl JobError {
+    /// The budget of [`Limits`] the job went past, if that is why it failed.
+    pub fn budget(&self) -> Option<Budget> {
+        match self {
+            JobError::Sandbox(e) => e.budget(),
+            // The guest counts expanded bytes; its failure names the flag.
+            JobError::Guest { message, .. } if message.ends_with(EXPANSION_FAILURE) => {
+                Some(Budget::LayerSize)
+            }
+            _ => None,
+        }
+    }
+
     /// The guest's report of a failure under `root`. The guest chose every byte of it,
     /// so control characters are escaped before it can reach a terminal or a log.
     fn guest(root: &Path, failure: Failure) -> Self {
@@ -55,6 +69,9 @@ impl JobError {
         }
     }
 }
+
+/// How the guest's failure for a layer that expands past its budget ends.
+const EXPANSION_FAILURE: &str = "bytes (--max-layer-size)";
 
 /// The guest's warnings, sanitized like its failures.
 fn sanitized(warnings: Vec<String>) -> Vec<String> {
@@ -166,7 +183,7 @@ impl Repacker {
         let mut job = self.sandbox.job(limits)?;
         let start = stats.lap("instantiate", start);
         let root = job.grant(dir)?;
-        let sink = job.grant(writer)?;
+        let sink = job.grant_layer(writer)?;
         let sink_rep = sink.rep();
         let outcome = job.world.repack_bundle_layer().call_repack(
             &mut job.store,
@@ -194,8 +211,9 @@ impl Repacker {
     }
 
     /// Apply `layers` in order to the (new, empty) directory `rootfs`, then return its
-    /// mtree manifest, its stat cache and the guest's warnings. One job runs all layers, so the time
-    /// and memory limits cover the whole unpack.
+    /// mtree manifest, its stat cache and the guest's warnings. One job runs all layers,
+    /// so the budgets cover the whole unpack; a layer may expand to the smaller of
+    /// `options.max_layer_size` and [`Limits::max_layer_size`].
     pub fn unpack_layers(
         &self,
         rootfs: &Path,
@@ -208,6 +226,10 @@ impl Repacker {
             path: rootfs.to_owned(),
             source,
         })?;
+        let options = &UnpackOptions {
+            max_layer_size: options.max_layer_size.min(limits.max_layer_size),
+            ..options.clone()
+        };
         let mut job = self.sandbox.job(limits)?;
         let root = job.grant(dir)?;
         let root_rep = root.rep();

@@ -46,6 +46,7 @@ fn limits(max_memory: u64) -> Limits {
     Limits {
         max_memory,
         timeout: Duration::from_secs(60),
+        ..Limits::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! One file per command; `dispatch` only routes.
 
 mod add_layer;
+mod batch;
 mod completions;
 mod component;
 mod config;
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Raw(RawCommand::Unpack(args)) => raw_unpack::run(global, args),
         Command::Raw(RawCommand::RuntimeConfig(args)) => runtime_config::run(args),
         Command::Demo(args) => demo::run(global, args),
+        Command::Batch(args) => batch::run(global, args),
         Command::Run(args) => run::run(global, args),
         Command::Unpack(args) => unpack::run(global, args),
         Command::Init(args) => layout::init(args),
@@ -66,5 +68,6 @@ fn limits(global: &GlobalArgs) -> Limits {
     Limits {
         max_memory: global.max_memory,
         timeout: global.timeout,
+        ..Limits::default()
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -128,6 +129,17 @@ fn member(compressors: &mut Compressors, buffers: &mut Buffers) -> io::Result<()
 impl<W: Write> ParallelGzip<W> {
     /// Compress into `inner` at `level` on `threads` workers.
     pub fn new(inner: W, level: Compression, threads: usize) -> io::Result<Self> {
+        Self::counting(inner, level, threads, Arc::default())
+    }
+
+    /// Like [`ParallelGzip::new`], adding the CPU time of each worker thread to `cpu`
+    /// (nanoseconds) as it ends.
+    pub fn counting(
+        inner: W,
+        level: Compression,
+        threads: usize,
+        cpu: Arc<AtomicU64>,
+    ) -> io::Result<Self> {
         let level = CompressionLvl::new(i32::try_from(level.level()).unwrap_or(6))
             .map_err(|e| io::Error::other(format!("gzip level: {e:?}")))?;
         let (jobs_tx, jobs_rx) = channel::<Job>();
@@ -137,9 +149,11 @@ impl<W: Write> ParallelGzip<W> {
             .map(|i| {
                 let rx = Arc::clone(&jobs_rx);
                 let tx = done_tx.clone();
+                let cpu = Arc::clone(&cpu);
                 thread::Builder::new()
                     .name(format!("repack-gzip-{i}"))
                     .spawn(move || {
+                        let _cpu = crate::cpu::CountOnExit(&cpu);
                         let mut compressors = Compressors::new(level);
                         loop {
                             let job = match rx.lock() {

@@ -4,6 +4,8 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -54,8 +56,42 @@ pub const GZIP_LEVEL: u32 = 4;
 /// Chunks queued between the guest and the compressor (the guest sends 64 KiB ones).
 const QUEUE: usize = 4;
 
+/// What a layer blob's compressor has done so far, readable while it works: the
+/// bytes it has written, the CPU time of its threads, and the most bytes it may write.
+#[derive(Debug)]
+pub struct LayerMeter {
+    /// Compressed bytes written to the blob so far.
+    pub written: AtomicU64,
+    /// CPU time of the compressor threads that have ended, in nanoseconds (zstd's own
+    /// workers are not among them: their time is counted as the time the compressor
+    /// thread spends in the encoder).
+    pub cpu_nanos: Arc<AtomicU64>,
+    /// Most compressed bytes the blob may have; past it the compressor stops with
+    /// [`OverBudget`].
+    pub max: AtomicU64,
+    /// Whether the compressor stopped at `max`.
+    pub hit: AtomicBool,
+}
+
+impl Default for LayerMeter {
+    fn default() -> Self {
+        LayerMeter {
+            written: AtomicU64::new(0),
+            cpu_nanos: Arc::default(),
+            max: AtomicU64::new(u64::MAX),
+            hit: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The compressed blob would have grown past [`LayerMeter::max`].
+#[derive(Debug, thiserror::Error)]
+#[error("the compressed layer would grow past its budget of {0} bytes (max_layer_compressed)")]
+pub struct OverBudget(pub u64);
+
 /// A layer blob being written.
 pub struct BlobWriter {
+    meter: Arc<LayerMeter>,
     diff: Sha256,
     size: u64,
     queue: Option<SyncSender<Vec<u8>>>,
@@ -98,18 +134,25 @@ pub struct WrittenBlob {
     pub compress_time: Duration,
 }
 
-/// Counts and hashes what passes through.
+/// Counts and hashes what passes through, and stops at the meter's budget.
 struct Hashing<W> {
     inner: W,
     hash: Sha256,
     size: u64,
+    meter: Arc<LayerMeter>,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let max = self.meter.max.load(Ordering::Relaxed);
+        if self.size.saturating_add(buf.len() as u64) > max {
+            self.meter.hit.store(true, Ordering::Relaxed);
+            return Err(io::Error::other(OverBudget(max)));
+        }
         let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
         self.size += n as u64;
+        self.meter.written.store(self.size, Ordering::Relaxed);
         Ok(n)
     }
 
@@ -134,20 +177,25 @@ impl BlobWriter {
             .map_err(|e| LayoutError::io(temp)(e.error))?;
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
         let worker_path = path.clone();
+        let meter = Arc::new(LayerMeter::default());
+        let worker_meter = Arc::clone(&meter);
         let worker = thread::Builder::new()
             .name("repack-compress".into())
             .spawn(move || -> io::Result<Compressed> {
+                let cpu = Arc::clone(&worker_meter.cpu_nanos);
+                let _cpu = crate::cpu::CountOnExit(&cpu);
                 let out = Hashing {
                     inner: BufWriter::with_capacity(64 << 10, file),
                     hash: Sha256::new(),
                     size: 0,
+                    meter: worker_meter,
                 };
                 let (out, busy) = match compression {
                     Compression::None => pump(out, &rx)?,
                     Compression::Gzip => {
                         let threads = thread::available_parallelism().map_or(2, |n| n.get());
-                        let enc =
-                            ParallelGzip::new(out, flate2::Compression::new(GZIP_LEVEL), threads)?;
+                        let level = flate2::Compression::new(GZIP_LEVEL);
+                        let enc = ParallelGzip::counting(out, level, threads, Arc::clone(&cpu))?;
                         pump(enc, &rx)?.0.finish()?
                     }
                     Compression::Zstd => {
@@ -155,10 +203,22 @@ impl BlobWriter {
                         enc.multithread(2)?;
                         let (enc, busy) = pump(enc, &rx)?;
                         let start = Instant::now();
-                        (enc.finish()?, busy + start.elapsed())
+                        let busy = busy + start.elapsed();
+                        let out = enc.finish()?;
+                        // zstd's workers are not ours to measure: count the time the
+                        // encoder took, less what this thread's own clock counts.
+                        let own = crate::cpu::thread_time();
+                        let extra = busy.saturating_sub(own);
+                        cpu.fetch_add(
+                            u64::try_from(extra.as_nanos()).unwrap_or(0),
+                            Ordering::Relaxed,
+                        );
+                        (out, busy)
                     }
                 };
-                let Hashing { inner, hash, size } = out;
+                let Hashing {
+                    inner, hash, size, ..
+                } = out;
                 let file = inner.into_inner().map_err(|e| e.into_error())?;
                 blob::finish_file(&file, &worker_path, owner).map_err(|e| match e {
                     LayoutError::Io { error, .. } => error,
@@ -172,6 +232,7 @@ impl BlobWriter {
             })
             .map_err(LayoutError::io(&path))?;
         Ok(BlobWriter {
+            meter,
             diff: Sha256::new(),
             size: 0,
             queue: Some(tx),
@@ -179,6 +240,21 @@ impl BlobWriter {
             path,
             progress,
         })
+    }
+
+    /// The compressor's progress, shared with it.
+    pub fn meter(&self) -> Arc<LayerMeter> {
+        Arc::clone(&self.meter)
+    }
+
+    /// Stop the compressor with [`OverBudget`] before the blob grows past `max` bytes.
+    pub fn limit_compressed(&self, max: u64) {
+        self.meter.max.store(max, Ordering::Relaxed);
+    }
+
+    /// Uncompressed bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// Append uncompressed bytes.

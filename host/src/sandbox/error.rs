@@ -10,7 +10,7 @@ use wasmtime::Store;
 use super::handles::HandleLimit;
 use super::stderr::Captured;
 use super::text::{excerpt_lines, sanitize};
-use super::{JobState, Limits, MAX_COMPONENT_HANDLES};
+use super::{Budget, HandleKind, JobState, Limits};
 
 /// Why a sandboxed job could not run or did not finish.
 #[derive(Debug, Error)]
@@ -34,8 +34,16 @@ pub enum SandboxError {
     #[error("cannot link the guest component: {0}")]
     Link(String),
     /// The guest ran past its deadline.
-    #[error("guest exceeded its time limit of {0:?}")]
+    #[error("guest exceeded its time limit of {0:?} (timeout)")]
     Timeout(Duration),
+    /// The job went past one of the byte budgets the host counts.
+    #[error("guest stopped: {} (limit {budget})", over_text(*.budget, *.limit))]
+    OverBudget {
+        /// Which budget.
+        budget: Budget,
+        /// Its value.
+        limit: u64,
+    },
     /// The guest tried to use more memory than allowed (all its linear memories and
     /// tables together).
     #[error("guest exceeded its memory limit of {0} bytes (all its memories together)")]
@@ -69,6 +77,17 @@ pub enum SandboxError {
     /// The host failed while serving the guest.
     #[error("host error: {0}")]
     Host(String),
+}
+
+/// What a job that went past `budget` did, in words.
+fn over_text(budget: Budget, limit: u64) -> String {
+    match budget {
+        Budget::Read => format!("it read more than {limit} bytes"),
+        Budget::LayerWritten => format!("its layer grew past {limit} bytes uncompressed"),
+        Budget::LayerCompressed => format!("its layer grew past {limit} bytes compressed"),
+        Budget::LayerSize => format!("a layer expands to more than {limit} bytes"),
+        other => format!("it went past {limit} ({other})"),
+    }
 }
 
 /// The stderr excerpt after the error line, one indented line each.
@@ -132,6 +151,20 @@ impl SandboxError {
         SandboxError::Link(format!("{e:#}"))
     }
 
+    /// The budget of [`Limits`] the job went past, if that is why it failed.
+    pub fn budget(&self) -> Option<Budget> {
+        match self {
+            SandboxError::Timeout(_) => Some(Budget::Timeout),
+            SandboxError::OutOfMemory(_) => Some(Budget::Memory),
+            SandboxError::OverBudget { budget, .. } => Some(*budget),
+            SandboxError::TooManyHandles(hit) if hit.kind != HandleKind::Hasher => {
+                Some(Budget::OpenFiles)
+            }
+            SandboxError::TooManyComponentHandles(_) => Some(Budget::Handles),
+            _ => None,
+        }
+    }
+
     /// Classify an error from a guest call: which limit it hit, or which trap.
     pub(crate) fn from_trap(e: wasmtime::Error, limits: &Limits, store: &Store<JobState>) -> Self {
         let trap = e.downcast_ref::<wasmtime::Trap>();
@@ -145,12 +178,21 @@ impl SandboxError {
         if let Some(hit) = state.handles.hit() {
             return SandboxError::TooManyHandles(hit);
         }
+        if let Some(budget) = state.over_budget() {
+            let limit = match budget {
+                Budget::Read => limits.max_read,
+                Budget::LayerWritten => limits.max_layer_written,
+                Budget::LayerCompressed => limits.max_layer_compressed,
+                _ => limits.max_layer_size,
+            };
+            return SandboxError::OverBudget { budget, limit };
+        }
         let chain = format!("{e:#}");
         if chain.contains("fuel allocated for hostcalls has been exhausted") {
             return SandboxError::CallTooLarge(limits.hostcall_fuel());
         }
         if chain.contains("store handle limit exceeded") {
-            return SandboxError::TooManyComponentHandles(MAX_COMPONENT_HANDLES);
+            return SandboxError::TooManyComponentHandles(limits.max_handles);
         }
         if trap == Some(&wasmtime::Trap::StackOverflow) {
             return SandboxError::StackOverflow("its call stack is exhausted".into());

@@ -19,16 +19,10 @@ pub enum HandleKind {
     Hasher,
 }
 
-impl HandleKind {
-    /// Most live handles of this kind one job may hold. The guest needs one file or
-    /// writer at a time and one hasher per layer; these leave ample room.
-    pub const fn limit(self) -> usize {
-        match self {
-            HandleKind::File | HandleKind::FileWriter => 64,
-            HandleKind::Hasher => 16,
-        }
-    }
+/// Most live hashers one job may hold (the guest needs one per layer).
+pub const MAX_HASHERS: usize = 16;
 
+impl HandleKind {
     /// The handles, as an error names them.
     pub const fn name(self) -> &'static str {
         match self {
@@ -60,22 +54,39 @@ pub struct HandleLimit {
 /// The live handles of one job. Dropping it returns the job's descriptors to the
 /// process budget, so a job that ends holding handles (a trap, a leak) gives them back
 /// when its store goes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Handles {
     live: [usize; 3],
+    max_files: usize,
     hit: Option<HandleLimit>,
 }
 
 impl Handles {
+    /// A job's handles: at most `max_files` files and `max_files` file writers (the
+    /// guest needs one at a time) and [`MAX_HASHERS`] hashers.
+    pub fn new(max_files: usize) -> Self {
+        Handles {
+            live: [0; 3],
+            max_files,
+            hit: None,
+        }
+    }
+
+    /// Most live handles of `kind` this job may hold.
+    pub fn limit(&self, kind: HandleKind) -> usize {
+        match kind {
+            HandleKind::File | HandleKind::FileWriter => self.max_files,
+            HandleKind::Hasher => MAX_HASHERS,
+        }
+    }
+
     /// Count a new handle of `kind` before creating it. Past the job's limit this is
     /// an error that traps the guest; past the process's descriptor budget it is the
     /// inner error, which the guest gets as an I/O error.
     pub fn open(&mut self, kind: HandleKind) -> Result<Result<(), String>, HandleLimit> {
-        if self.live[kind.index()] >= kind.limit() {
-            let hit = HandleLimit {
-                kind,
-                limit: kind.limit(),
-            };
+        let limit = self.limit(kind);
+        if self.live[kind.index()] >= limit {
+            let hit = HandleLimit { kind, limit };
             self.hit = Some(hit);
             return Err(hit);
         }
@@ -150,8 +161,8 @@ mod tests {
 
     #[test]
     fn per_job_limit_traps_and_closing_makes_room() {
-        let mut h = Handles::default();
-        for _ in 0..HandleKind::Hasher.limit() {
+        let mut h = Handles::new(64);
+        for _ in 0..MAX_HASHERS {
             assert_eq!(h.open(HandleKind::Hasher), Ok(Ok(())));
         }
         let err = h.open(HandleKind::Hasher).unwrap_err();
@@ -164,7 +175,7 @@ mod tests {
     #[test]
     fn descriptors_go_back_when_the_job_ends() {
         let before = GUEST_FDS.load(Ordering::Relaxed);
-        let mut h = Handles::default();
+        let mut h = Handles::new(64);
         for _ in 0..10 {
             h.open(HandleKind::File).unwrap().unwrap();
         }

@@ -7,9 +7,9 @@
 //! that finds none free hashes on the calling thread. However many hashers guests
 //! create, the host never runs more hashing threads than that.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 
 use sha2::{Digest as _, Sha256};
@@ -56,6 +56,8 @@ pub struct Hasher {
     inline: Sha256,
     /// Whether a worker was sought for the current digest.
     started: bool,
+    /// Where worker threads add their CPU time (nanoseconds).
+    cpu: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -70,15 +72,25 @@ impl Hasher {
         Hasher::default()
     }
 
+    /// A hasher whose worker threads add their CPU time to `cpu` (nanoseconds).
+    pub fn counting(cpu: Arc<AtomicU64>) -> Self {
+        Hasher {
+            cpu,
+            ..Hasher::default()
+        }
+    }
+
     /// Before the first update of a digest: start a worker for it, if a slot is free.
     fn start(&mut self) {
         self.started = true;
         let Some(slot) = Slot::take() else { return };
         let (queue, chunks) = sync_channel::<Vec<u8>>(QUEUE);
+        let cpu = Arc::clone(&self.cpu);
         let spawned = thread::Builder::new()
             .name("repack-hash".into())
             .spawn(move || {
                 let _slot = slot;
+                let _cpu = crate::cpu::CountOnExit(&cpu);
                 let mut hash = Sha256::new();
                 for chunk in chunks {
                     hash.update(&chunk);
@@ -123,7 +135,7 @@ impl Hasher {
             }
             None => std::mem::take(&mut self.inline),
         };
-        *self = Hasher::new();
+        *self = Hasher::counting(std::mem::take(&mut self.cpu));
         hash.finalize().into()
     }
 }

@@ -6,9 +6,9 @@ use std::time::Instant;
 use cap_std::fs::File;
 use wasmtime::component::Resource;
 
-use super::JobState;
 use super::handles::HandleKind;
 use super::hasher::Hasher;
+use super::{Budget, JobState};
 use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
 use crate::capability::{CapDir, CapError, FileWriter};
@@ -53,6 +53,17 @@ impl JobState {
 }
 
 impl JobState {
+    /// Count `n` bytes read for the guest against [`super::Limits::max_read`]; past
+    /// it the guest stops.
+    fn count_read(&mut self, n: u64) -> wasmtime::Result<()> {
+        let total = self.read.saturating_add(n);
+        if total > self.limits.max_read {
+            return Err(self.stop(Budget::Read));
+        }
+        self.read = total;
+        Ok(())
+    }
+
     /// Put a handle counted as `kind` in the table, or uncount it if it was not made.
     fn push_counted<T: Send + 'static>(
         &mut self,
@@ -103,6 +114,10 @@ impl HostDir for JobState {
     }
 
     fn digest(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
+        // The host reads the whole file for the guest: counted before it does.
+        if let Ok(meta) = self.table.get(&dir)?.metadata(&path) {
+            self.count_read(meta.size)?;
+        }
         self.with_dir(Hash, &dir, |d| d.digest(&path).map(|h| h.to_vec()))
     }
 
@@ -204,6 +219,7 @@ impl HostFile for JobState {
         };
         let n = result.as_ref().map_or(0, Vec::len);
         self.calls.of(Reading).add(start, n);
+        self.count_read(n as u64)?;
         Ok(result)
     }
 
@@ -220,9 +236,20 @@ impl HostBlobWriter for JobState {
     fn write(&mut self, writer: Resource<BlobWriter>, bytes: Vec<u8>) -> Wit<()> {
         let start = Instant::now();
         let n = bytes.len();
+        let max = self.limits.max_layer_written;
         let writer = self.table.get_mut(&writer)?;
+        if writer.size().saturating_add(n as u64) > max {
+            return Err(self.stop(Budget::LayerWritten));
+        }
         let result = writer.write(bytes).map_err(Error::Io);
+        let compressed_hit = writer
+            .meter()
+            .hit
+            .load(std::sync::atomic::Ordering::Relaxed);
         self.calls.of(CallKind::Layer).add(start, n);
+        if result.is_err() && compressed_hit {
+            return Err(self.stop(Budget::LayerCompressed));
+        }
         Ok(result)
     }
 
@@ -241,6 +268,7 @@ impl blobs::HostBlobReader for JobState {
         let result = reader.read(max.min(MAX_READ) as usize).map_err(Error::Io);
         let n = result.as_ref().map_or(0, Vec::len);
         self.calls.of(Reading).add(start, n);
+        self.count_read(n as u64)?;
         Ok(result)
     }
 
@@ -283,7 +311,8 @@ impl blobs::HostHasher for JobState {
         self.handles
             .open(HandleKind::Hasher)?
             .map_err(wasmtime::Error::msg)?;
-        Ok(self.table.push(Hasher::new())?)
+        let cpu = std::sync::Arc::clone(&self.hashing_cpu);
+        Ok(self.table.push(Hasher::counting(cpu))?)
     }
 
     fn update(&mut self, hasher: Resource<Hasher>, bytes: Vec<u8>) -> wasmtime::Result<()> {

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use super::EPOCH_TICK;
 
-/// Bounds on one job that a caller chooses: guest memory and wall-clock time. (Handles
-/// per job, hashing threads and descriptors per process are fixed; see the sandbox
+/// Bounds on one job that a caller chooses. Each is enforced while the job runs, and
+/// the error of a job that hits one names it (see [`Budget`]). The defaults are
+/// generous, for one user at a command line; a service running many tenants' jobs sets
+/// its own. (Hashing threads and descriptors per process are fixed; see the sandbox
 /// module.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -13,6 +15,21 @@ pub struct Limits {
     pub max_memory: u64,
     /// Longest the guest may run.
     pub timeout: Duration,
+    /// Most bytes one layer may expand to when an unpack decompresses it (a
+    /// decompression bomb stops here).
+    pub max_layer_size: u64,
+    /// Most uncompressed bytes a job may write as layer data (the tar stream).
+    pub max_layer_written: u64,
+    /// Most bytes a job's compressed layer blob may take on disk.
+    pub max_layer_compressed: u64,
+    /// Most bytes the guest may read through `fs`: file contents it reads, files the
+    /// host hashes for it, and layer blobs it is given.
+    pub max_read: u64,
+    /// Most files, and most file writers, the guest may hold open at once.
+    pub max_open_files: usize,
+    /// Most component-model handles of every kind the guest may hold at once
+    /// (wasmtime's default is 100,000).
+    pub max_handles: usize,
 }
 
 impl Default for Limits {
@@ -20,7 +37,73 @@ impl Default for Limits {
         Limits {
             max_memory: 1 << 30,
             timeout: Duration::from_secs(3600),
+            max_layer_size: 64 << 30,
+            max_layer_written: 1 << 40,
+            max_layer_compressed: 1 << 40,
+            max_read: u64::MAX,
+            max_open_files: 64,
+            max_handles: 4096,
         }
+    }
+}
+
+/// One of the budgets in [`Limits`], as errors, usage reports and `batch` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// [`Limits::max_memory`].
+    Memory,
+    /// [`Limits::timeout`].
+    Timeout,
+    /// [`Limits::max_layer_size`].
+    LayerSize,
+    /// [`Limits::max_layer_written`].
+    LayerWritten,
+    /// [`Limits::max_layer_compressed`].
+    LayerCompressed,
+    /// [`Limits::max_read`].
+    Read,
+    /// [`Limits::max_open_files`].
+    OpenFiles,
+    /// [`Limits::max_handles`].
+    Handles,
+}
+
+impl Budget {
+    /// Every budget.
+    pub const ALL: [Budget; 8] = [
+        Budget::Memory,
+        Budget::Timeout,
+        Budget::LayerSize,
+        Budget::LayerWritten,
+        Budget::LayerCompressed,
+        Budget::Read,
+        Budget::OpenFiles,
+        Budget::Handles,
+    ];
+
+    /// The budget's name: the key of `batch`'s `limits` object and its `limit` field.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Budget::Memory => "memory",
+            Budget::Timeout => "timeout",
+            Budget::LayerSize => "max_layer_size",
+            Budget::LayerWritten => "max_layer_written",
+            Budget::LayerCompressed => "max_layer_compressed",
+            Budget::Read => "max_read",
+            Budget::OpenFiles => "max_open_files",
+            Budget::Handles => "max_handles",
+        }
+    }
+
+    /// The budget a name means.
+    pub fn from_name(name: &str) -> Option<Budget> {
+        Budget::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -44,6 +127,46 @@ impl Limits {
         let ticks = self.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
         u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
     }
+
+    /// Set `budget` from `text` (a size, a count, or for the timeout a duration).
+    pub fn set(&mut self, budget: Budget, text: &str) -> Result<(), String> {
+        let count = || -> Result<usize, String> {
+            text.trim()
+                .parse()
+                .map_err(|_| format!("{text:?} is not a count"))
+        };
+        match budget {
+            Budget::Memory => self.max_memory = parse_size(text)?,
+            Budget::Timeout => self.timeout = parse_duration(text)?,
+            Budget::LayerSize => self.max_layer_size = parse_size(text)?,
+            Budget::LayerWritten => self.max_layer_written = parse_size(text)?,
+            Budget::LayerCompressed => self.max_layer_compressed = parse_size(text)?,
+            Budget::Read => self.max_read = parse_size(text)?,
+            Budget::OpenFiles => self.max_open_files = count()?,
+            Budget::Handles => self.max_handles = count()?,
+        }
+        Ok(())
+    }
+}
+
+/// Parse a duration such as `90s`, `1.5m`, `1h`, `250ms` or `30` (seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 90s or 10m)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{text:?} has an unknown unit (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// Parse a byte size such as `512M`, `2G`, `1048576` or `64KiB`.
@@ -88,6 +211,7 @@ mod tests {
         let l = Limits {
             max_memory: 0,
             timeout: Duration::from_millis(25),
+            ..Limits::default()
         };
         assert_eq!(l.deadline_ticks(), 3);
         let l = Limits {
@@ -95,6 +219,26 @@ mod tests {
             ..l
         };
         assert_eq!(l.deadline_ticks(), 1);
+    }
+
+    #[test]
+    fn budgets_by_name() {
+        let mut l = Limits::default();
+        for budget in Budget::ALL {
+            assert_eq!(Budget::from_name(budget.name()), Some(budget));
+        }
+        l.set(Budget::Memory, "256M").unwrap();
+        l.set(Budget::Timeout, "30s").unwrap();
+        l.set(Budget::LayerCompressed, "1G").unwrap();
+        l.set(Budget::OpenFiles, "8").unwrap();
+        assert_eq!(l.max_memory, 256 << 20);
+        assert_eq!(l.timeout, Duration::from_secs(30));
+        assert_eq!(l.max_layer_compressed, 1 << 30);
+        assert_eq!(l.max_open_files, 8);
+        assert!(l.set(Budget::Timeout, "soon").is_err());
+        assert!(l.set(Budget::OpenFiles, "8M").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
     }
 }
 

@@ -11,16 +11,19 @@ mod host_fs;
 mod limits;
 mod stderr;
 mod text;
+mod usage;
 
 pub use cache::default_dir as default_cache_dir;
 pub use error::SandboxError;
-pub use handles::{HandleKind, HandleLimit, process_fd_budget};
+pub use handles::{HandleKind, HandleLimit, MAX_HASHERS, process_fd_budget};
 pub use hasher::{Hasher, hash_threads};
-pub use limits::{Limits, MemoryCap, parse_size};
+pub use limits::{Budget, Limits, MemoryCap, parse_duration, parse_size};
 pub use text::sanitize;
+pub use usage::{Usage, metered};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::thread;
 use std::time::Duration;
 
@@ -32,14 +35,11 @@ use handles::Handles;
 use stderr::GuestStderr;
 
 use crate::bindings::{RepackerWorld, RepackerWorldPre};
+use crate::layout::writer::LayerMeter;
 use crate::stats::HostCalls;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Most component-model handles (resources of every kind, WASI streams included) one
-/// job may hold at once; wasmtime's default is 100,000.
-pub const MAX_COMPONENT_HANDLES: usize = 4096;
 
 /// Where the component comes from.
 #[derive(Debug, Clone)]
@@ -63,14 +63,24 @@ pub enum Wasi {
 }
 
 /// Per-job store data: the resource table holding granted handles, an empty WASI
-/// context (no preopens, no environment, no network) and the store limits.
+/// context (no preopens, no environment, no network), the store limits and what the
+/// job has used of its budgets.
 pub struct JobState {
     table: ResourceTable,
     wasi: WasiCtx,
-    limits: MemoryCap,
+    memory: MemoryCap,
     handles: Handles,
     stderr: GuestStderr,
     calls: HostCalls,
+    limits: Limits,
+    /// The budget the guest went past, if it did.
+    over: Option<Budget>,
+    /// Bytes read for the guest (see [`Limits::max_read`]).
+    read: u64,
+    /// CPU nanoseconds of the job's hashing threads.
+    hashing_cpu: Arc<AtomicU64>,
+    /// The compressors of the layers the guest wrote.
+    layers: Vec<Arc<LayerMeter>>,
 }
 
 impl std::fmt::Debug for JobState {
@@ -175,15 +185,20 @@ impl Sandbox {
         let state = JobState {
             table: ResourceTable::new(),
             wasi,
-            limits: MemoryCap::new(limits.max_memory_bytes()),
-            handles: Handles::default(),
+            memory: MemoryCap::new(limits.max_memory_bytes()),
+            handles: Handles::new(limits.max_open_files),
             stderr,
             calls: HostCalls::default(),
+            limits: *limits,
+            over: None,
+            read: 0,
+            hashing_cpu: Arc::default(),
+            layers: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.memory);
         store.set_hostcall_fuel(limits.hostcall_fuel());
-        store.set_max_component_handles(MAX_COMPONENT_HANDLES);
+        store.set_max_component_handles(limits.max_handles);
         store.set_epoch_deadline(limits.deadline_ticks());
         store.epoch_deadline_trap();
         let world = self
@@ -195,6 +210,18 @@ impl Sandbox {
 }
 
 impl Job {
+    /// Grant a layer blob writer to the guest, bounded by the job's layer budgets and
+    /// counted in its usage.
+    pub fn grant_layer(
+        &mut self,
+        writer: crate::layout::BlobWriter,
+    ) -> Result<wasmtime::component::Resource<crate::layout::BlobWriter>, SandboxError> {
+        let state = self.store.data_mut();
+        writer.limit_compressed(state.limits.max_layer_compressed);
+        state.layers.push(writer.meter());
+        self.grant(writer)
+    }
+
     /// Grant `item` to the guest: put it in the job's resource table.
     pub fn grant<T: Send + 'static>(
         &mut self,
@@ -247,7 +274,18 @@ fn spawn_ticker(engine: &Engine) {
 impl JobState {
     /// Whether the guest hit its memory cap.
     pub fn memory_cap_hit(&self) -> bool {
-        self.limits.hit()
+        self.memory.hit()
+    }
+
+    /// The budget (of those the host counts in calls) the guest went past, if any.
+    pub fn over_budget(&self) -> Option<Budget> {
+        self.over
+    }
+
+    /// Stop the guest: it went past `budget`.
+    pub(crate) fn stop(&mut self, budget: Budget) -> wasmtime::Error {
+        self.over = Some(budget);
+        wasmtime::Error::msg(format!("over its {budget} budget"))
     }
 
     /// The host calls the guest has made so far.
@@ -257,6 +295,20 @@ impl JobState {
 
     /// The guest's memories and tables at their largest so far, in bytes.
     pub fn memory_peak(&self) -> u64 {
-        self.limits.peak() as u64
+        self.memory.peak() as u64
+    }
+}
+
+impl Drop for JobState {
+    fn drop(&mut self) {
+        let calls = self.calls.total();
+        usage::record(usage::JobCounts {
+            memory_peak: self.memory_peak(),
+            bytes_read: self.read,
+            bytes_written: self.calls.layer.bytes + self.calls.write.bytes,
+            host_calls: calls.calls,
+            cpu_elsewhere: vec![Arc::clone(&self.hashing_cpu)],
+            layers: std::mem::take(&mut self.layers),
+        });
     }
 }
