@@ -52,9 +52,16 @@ impl Platform {
 
     /// The platform this program runs on.
     pub fn host() -> Self {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "x86" => "386",
+            "aarch64" => "arm64",
+            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+            other => other,
+        };
         Platform {
             os: std::env::consts::OS.to_owned(),
-            architecture: std::env::consts::ARCH.to_owned(),
+            architecture: architecture.to_owned(),
             variant: String::new(),
         }
     }
@@ -141,7 +148,9 @@ impl Layout {
                 _ => Ok(paths.remove(0)),
             };
         }
-        if paths.is_empty() {
+        // No manifests at all, or several with no platform to choose by: not found, or
+        // ambiguous, as without --platform.
+        if paths.iter().all(|p| of(p).is_none()) {
             return self.resolve_one(tag);
         }
         let wanted = platform.cloned().unwrap_or_else(Platform::host);
@@ -213,6 +222,9 @@ mod tests {
     fn this_machine_is_a_platform() {
         let host = Platform::host();
         assert_eq!(host.os, "linux");
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(host.to_string(), "linux/amd64");
+        }
         assert!(host.matches(&host.clone()));
     }
 }
