@@ -346,7 +346,8 @@ fn gc_and_writers_wait_for_each_other() {
     fs::write(&orphan_path, b"x").unwrap();
 
     // A running writer (held through the library, as `run` holds it) holds gc off.
-    let writer = lock::WriterLock::acquire(&lab.layout()).unwrap();
+    let dir = repack_host::handle::ambient_dir(&lab.layout(), true).unwrap();
+    let writer = lock::WriterLock::acquire(&dir, &lab.layout(), None).unwrap();
     let mut gc = lab
         .host(&["gc", "--layout", "img"])
         .stderr(Stdio::null())
@@ -362,7 +363,7 @@ fn gc_and_writers_wait_for_each_other() {
     assert!(!orphan_path.exists());
 
     // A running gc holds writers off.
-    let collecting = lock::lock_writers(&lab.layout()).unwrap();
+    let collecting = lock::lock_writers(&dir, &lab.layout(), None).unwrap();
     let mut tag = lab
         .host(&["tag", "--image", "img:a", "b"])
         .stderr(Stdio::null())
