@@ -80,6 +80,13 @@ impl CapDir {
         Ok(dir)
     }
 
+    /// Grant an already opened directory for reading and writing.
+    pub fn from_dir_writable(root: Dir) -> Self {
+        let mut dir = Self::from_dir(root);
+        dir.writable = true;
+        dir
+    }
+
     /// Forget the directories kept open: after a removal they may be gone.
     fn forget_open(&self) {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -16,9 +16,7 @@ pub mod open;
 pub mod remove;
 
 pub use atomic::{create_temp, finish, sync_dir, write_atomic};
-pub use open::{
-    NotRegular, ambient_dir, dir_at, dir_at_if_exists, open_regular, read_regular,
-};
+pub use open::{NotRegular, ambient_dir, dir_at, dir_at_if_exists, open_regular, read_regular};
 pub use remove::remove_tree;
 
 /// The owner to give new files (the layout's, when running as root), or none.

@@ -139,7 +139,11 @@ mod tests {
         let mut dir = open_dir(&top, OsStr::new("t")).unwrap();
         for _ in 0..5000 {
             rustix::fs::mkdirat(&dir, "side", Mode::from_raw_mode(0o755)).unwrap();
-            std::fs::write(format!("/proc/self/fd/{}/f", std::os::fd::AsRawFd::as_raw_fd(&dir)), b"x").unwrap();
+            std::fs::write(
+                format!("/proc/self/fd/{}/f", std::os::fd::AsRawFd::as_raw_fd(&dir)),
+                b"x",
+            )
+            .unwrap();
             rustix::fs::symlinkat("/", &dir, "l").unwrap();
             rustix::fs::mkdirat(&dir, "d", Mode::from_raw_mode(0o755)).unwrap();
             dir = open_dir(&dir, OsStr::new("d")).unwrap();

@@ -328,8 +328,9 @@ impl Layout {
         entries(&self.index()?, "index.json")
     }
 
-    /// Every path from a top-level entry tagged `tag` down to an image manifest: one
-    /// path per distinct manifest descriptor, the first one found.
+    /// Every path from a top-level entry tagged `tag` down to an image manifest: per
+    /// entry, one path per distinct manifest descriptor below it, the first one found
+    /// (two entries with the tag are two paths, as in umoci: the tag is ambiguous).
     ///
     /// Each distinct index is read and expanded once, however many times it is listed
     /// (a layout of indexes each listing the next eight times would otherwise grow
@@ -337,13 +338,15 @@ impl Layout {
     /// listing more than [`MAX_INDEX_ENTRIES`] descriptors are refused.
     pub fn resolve(&self, tag: &str) -> Result<Vec<DescriptorPath>, LayoutError> {
         check_tag(tag)?;
-        let mut walk = Walk::default();
+        let mut found = Vec::new();
         for entry in self.index_entries()? {
             if entry.annotation(descriptor::REF_NAME) == Some(tag) {
+                let mut walk = Walk::default();
                 self.walk_down(&mut vec![entry], &mut walk)?;
+                found.append(&mut walk.found);
             }
         }
-        Ok(walk.found)
+        Ok(found)
     }
 
     /// The one image `tag` names.

@@ -17,8 +17,8 @@ use cap_std::fs::Dir;
 use super::blob::{self, Owner};
 use super::lock::TempArea;
 use super::pgzip::ParallelGzip;
-use crate::handle;
 use super::{Digest, LayoutError};
+use crate::handle;
 
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +140,10 @@ impl BlobWriter {
         let (file, name) = handle::create_temp(temp.dir(), "layer-", blob::FILE_MODE)
             .map_err(LayoutError::io(temp.path()))?;
         let path = temp.path().join(&name);
-        let dir = temp.dir().try_clone().map_err(LayoutError::io(temp.path()))?;
+        let dir = temp
+            .dir()
+            .try_clone()
+            .map_err(LayoutError::io(temp.path()))?;
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
         let worker = thread::Builder::new()
             .name("repack-compress".into())

@@ -2,18 +2,21 @@
 //! `config.json`, `sha256_<hex>.mtree`, `umoci.json`). The layers are applied by the
 //! guest; the host verifies blobs, grants the new rootfs and writes the bundle files.
 
-use std::fs;
+use std::ffi::OsStr;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
+use rustix::fs::{AtFlags, Mode};
 
 use serde_json::Value;
 use thiserror::Error;
 
 use crate::bindings::{LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
 use crate::bundle::meta::{self, MapOptions as BundleMaps, wit_mappings};
-use crate::bundle::{self, BundleError, BundleMeta, IdMap};
+use crate::bundle::{self, Bundle, BundleError, IdMap};
 use crate::capability::CapDir;
+use crate::handle;
 use crate::header;
 use crate::layout::{BlobReader, ImageRef, Layout, LayoutError};
 use crate::repack::image::BaseImage;
@@ -160,43 +163,64 @@ impl Repacker {
             }
         }
 
-        let bundle = &request.bundle;
-        let rootfs = bundle.join("rootfs");
-        let config_path = bundle.join("config.json");
-        let io = |p: &Path| {
-            let p = p.to_owned();
-            move |e: std::io::Error| {
-                UnpackError::Bundle(BundleError {
-                    path: p,
-                    why: e.to_string(),
-                })
-            }
+        meta::check_maps(&uid_maps, "--uid-map").map_err(UnpackError::Invalid)?;
+        meta::check_maps(&gid_maps, "--gid-map").map_err(UnpackError::Invalid)?;
+        let root_owner = (to_host(0, &uid_maps), to_host(0, &gid_maps));
+        let (Some(uid), Some(gid)) = root_owner else {
+            return Err(UnpackError::Invalid(
+                "container uid/gid 0 has no mapping; the rootfs needs an owner".into(),
+            ));
         };
-        for existing in [&rootfs, &config_path] {
-            if fs::symlink_metadata(existing).is_ok() {
+        let chown = !request.rootless || rustix::process::geteuid().is_root();
+
+        let path = &request.bundle;
+        let dir = open_bundle_dir(path)?;
+        let io = |name: &str| {
+            let p = path.join(name);
+            move |e: std::io::Error| UnpackError::Bundle(BundleError::from_io(&p, e))
+        };
+        for existing in ["rootfs", "config.json"] {
+            if rustix::fs::statat(&dir, existing, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
                 return Err(UnpackError::Invalid(format!(
                     "{}: already exists; unpack needs a bundle without it",
-                    existing.display()
+                    path.join(existing).display()
                 )));
             }
         }
-        fs::create_dir_all(bundle).map_err(io(bundle))?;
-        fs::set_permissions(bundle, fs::Permissions::from_mode(0o700)).map_err(io(bundle))?;
-        fs::create_dir(&rootfs).map_err(io(&rootfs))?;
-
-        let result = self.fill(
-            request,
-            &layout,
-            &base,
-            &walk,
-            &layers,
-            &diff_ids,
-            (&uid_maps, &gid_maps),
-            limits,
-        );
+        // Made private, then given its owner and mode through its own descriptor: the
+        // name is never used again for anything but the removal after a failure.
+        rustix::fs::mkdirat(&dir, "rootfs", Mode::from_raw_mode(0o700))
+            .map_err(|e| io("rootfs")(e.into()))?;
+        let result = handle::dir_at(&dir, "rootfs")
+            .and_then(|rootfs| {
+                if chown {
+                    rustix::fs::fchown(
+                        &rootfs,
+                        Some(rustix::fs::Uid::from_raw(uid)),
+                        Some(rustix::fs::Gid::from_raw(gid)),
+                    )?;
+                }
+                rustix::fs::fchmod(&rootfs, Mode::from_raw_mode(0o755))?;
+                Ok(rootfs)
+            })
+            .map_err(io("rootfs"))
+            .and_then(|rootfs| {
+                self.fill(
+                    request,
+                    &dir,
+                    rootfs,
+                    &layout,
+                    &base,
+                    &walk,
+                    &layers,
+                    &diff_ids,
+                    (&uid_maps, &gid_maps),
+                    limits,
+                )
+            });
         if result.is_err() {
-            let _ = fs::remove_dir_all(&rootfs);
-            let _ = fs::remove_file(&config_path);
+            let _ = handle::remove_tree(&dir, OsStr::new("rootfs"));
+            let _ = rustix::fs::unlinkat(&dir, "config.json", AtFlags::empty());
         }
         result
     }
@@ -205,6 +229,8 @@ impl Repacker {
     fn fill(
         &self,
         request: &Request,
+        dir: &Dir,
+        rootfs_dir: Dir,
         layout: &Layout,
         base: &BaseImage,
         walk: &[crate::layout::Descriptor],
@@ -215,25 +241,7 @@ impl Repacker {
     ) -> Result<Outcome, UnpackError> {
         let bundle = &request.bundle;
         let rootfs = bundle.join("rootfs");
-        let root_owner = (to_host(0, uid_maps), to_host(0, gid_maps));
-        let (Some(uid), Some(gid)) = root_owner else {
-            return Err(UnpackError::Invalid(
-                "container uid/gid 0 has no mapping; the rootfs needs an owner".into(),
-            ));
-        };
-        let rootfs_err = |e: std::io::Error| BundleError {
-            path: rootfs.clone(),
-            why: e.to_string(),
-        };
-        if !request.rootless || rustix::process::geteuid().is_root() {
-            rustix::fs::chown(
-                &rootfs,
-                Some(rustix::fs::Uid::from_raw(uid)),
-                Some(rustix::fs::Gid::from_raw(gid)),
-            )
-            .map_err(|e| rootfs_err(e.into()))?;
-        }
-        fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)).map_err(rootfs_err)?;
+        let rootfs_err = |e: std::io::Error| BundleError::from_io(&rootfs, e);
 
         let mut sources = Vec::with_capacity(layers.len());
         for (layer, diff_id) in layers.iter().zip(diff_ids) {
@@ -260,20 +268,18 @@ impl Repacker {
             tree: rootfs.display().to_string(),
             date: header::date_now(),
         };
+        let cap = CapDir::from_dir(rootfs_dir.try_clone().map_err(rootfs_err)?);
+        let writable = CapDir::from_dir_writable(rootfs_dir.try_clone().map_err(rootfs_err)?);
         // The rootfs root's time: the epoch, whatever the layers did to it.
         let (manifest_text, stat_cache, warnings) = {
-            let epoch = filetime_epoch(&rootfs);
+            let epoch = filetime_epoch(&rootfs_dir);
             let out = self
-                .unpack_layers(&rootfs, sources, &options, &header, limits)
+                .unpack_layers(writable, &rootfs, sources, &options, &header, limits)
                 .map_err(|e| corrupt_layer(layout, layers).unwrap_or_else(|| e.into()))?;
             epoch.map_err(rootfs_err)?;
             out
         };
 
-        let cap = CapDir::open_ambient(&rootfs).map_err(|e| BundleError {
-            path: rootfs.clone(),
-            why: e.to_string(),
-        })?;
         let passwd = account_file(&cap, b"etc/passwd");
         let group = account_file(&cap, b"etc/group");
         let triple = |m: &[IdMap]| {
@@ -293,17 +299,17 @@ impl Repacker {
         )
         .map_err(|e| UnpackError::Invalid(format!("config.json: {e}")))?;
         bundle::write_atomic(
+            dir,
             bundle,
             "config.json",
             &runtime_config::encode(&runtime),
             0o644,
         )?;
-
-        let manifest = walk.last().expect("walks are never empty");
         bundle::write_atomic(
+            dir,
             bundle,
-            &bundle::mtree_name(&manifest.digest),
-            manifest_text.as_bytes(),
+            bundle::STAT_CACHE,
+            stat_cache.as_bytes(),
             0o644,
         )?;
         let maps = BundleMaps {
@@ -311,15 +317,43 @@ impl Repacker {
             gid_mappings: (!gid_maps.is_empty()).then(|| gid_maps.to_vec()),
             rootless: request.rootless,
         };
-        let meta = BundleMeta::new(walk, maps);
-        bundle::write_atomic(bundle, bundle::STAT_CACHE, stat_cache.as_bytes(), 0o644)?;
-        bundle::write_atomic(bundle, meta::FILE, &meta.encode(), 0o644)?;
+        let dir = dir
+            .try_clone()
+            .map_err(|e| BundleError::from_io(bundle, e))?;
+        Bundle::create(dir, bundle, walk, &manifest_text, maps)?;
+        let manifest = walk.last().expect("walks are never empty");
         Ok(Outcome {
             manifest: manifest.digest.to_string(),
             layers: layers.len(),
             warnings,
         })
     }
+}
+
+/// Open (creating it, mode 0700, if it is missing) the bundle directory at `path`. An
+/// existing one is made 0700 through its descriptor; one that is a symlink is refused
+/// (unpack would otherwise create files in, and change the mode of, whatever it points
+/// at).
+fn open_bundle_dir(path: &Path) -> Result<Dir, UnpackError> {
+    let err = |e: std::io::Error| UnpackError::Bundle(BundleError::from_io(path, e));
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| UnpackError::Bundle(BundleError::from_io(parent, e)))?;
+            }
+            match std::fs::create_dir(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(e) => return Err(err(e)),
+    }
+    let dir = handle::ambient_dir(path, false).map_err(err)?;
+    rustix::fs::fchmod(&dir, Mode::from_raw_mode(0o700)).map_err(|e| err(e.into()))?;
+    Ok(dir)
 }
 
 /// After a failed layer: the first layer blob that does not match its descriptor.
@@ -342,19 +376,17 @@ fn corrupt_layer(layout: &Layout, layers: &[crate::layout::Descriptor]) -> Optio
 }
 
 /// Set the rootfs directory's times to the Unix epoch.
-fn filetime_epoch(rootfs: &Path) -> Result<(), std::io::Error> {
+fn filetime_epoch(rootfs: &Dir) -> Result<(), std::io::Error> {
     let zero = rustix::fs::Timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
+    rustix::fs::futimens(
         rootfs,
         &rustix::fs::Timestamps {
             last_access: zero,
             last_modification: zero,
         },
-        rustix::fs::AtFlags::empty(),
     )
     .map_err(Into::into)
 }
