@@ -28,13 +28,21 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::DirExt;
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, File, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{Dir, File};
 use sha2::{Digest, Sha256};
 
 /// Chunk size for reading file contents.
 const READ_CHUNK: usize = 256 * 1024;
+
+/// How many directories of the last path stay open. Deeper components are opened from
+/// the deepest kept one and closed again, so a deep tree costs time, not descriptors.
+const KEPT_OPEN: usize = 64;
+
+/// The most components a path may have: deeper trees are refused with an error rather
+/// than walked (no real rootfs comes near; a hostile one could go on for ever).
+pub const MAX_DEPTH: usize = 4096;
 
 /// A directory granted to a job, read-only.
 ///
@@ -93,8 +101,12 @@ impl CapDir {
     }
 
     /// Open the directory at the components of `path`, following no symlink; reuses
-    /// the open directories of the last path that share a prefix with this one.
+    /// the open directories of the last path that share a prefix with this one (the
+    /// first [`KEPT_OPEN`] of them).
     fn open_dir(&self, components: &[&OsStr]) -> Result<Arc<Dir>, CapError> {
+        if components.len() >= MAX_DEPTH {
+            return Err(CapError::TooDeep);
+        }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let shared = open
             .iter()
@@ -102,19 +114,30 @@ impl CapDir {
             .take_while(|((cached, _), wanted)| cached.as_os_str() == **wanted)
             .count();
         open.truncate(shared);
-        for name in &components[shared..] {
-            let parent = open.last().map_or(&self.root, |(_, dir)| dir);
-            let next = parent.open_dir_nofollow(name).map_err(|e| {
+        let open_next = |parent: &Dir, name: &OsStr| {
+            parent.open_dir_nofollow(name).map_err(|e| {
                 // A symlink in a path is refused with a kind of its own.
                 if is_symlink(parent, name) {
                     CapError::EscapesRoot
                 } else {
-                    e.into()
+                    CapError::from(e)
                 }
-            })?;
-            open.push((name.to_os_string(), Arc::new(next)));
+            })
+        };
+        let mut deeper: Option<Arc<Dir>> = None;
+        for name in &components[shared..] {
+            let parent = match &deeper {
+                Some(dir) => dir,
+                None => open.last().map_or(&self.root, |(_, dir)| dir),
+            };
+            let next = Arc::new(open_next(parent, name)?);
+            if open.len() < KEPT_OPEN && deeper.is_none() {
+                open.push((name.to_os_string(), next));
+            } else {
+                deeper = Some(next);
+            }
         }
-        Ok(open.last().map_or(&self.root, |(_, dir)| dir).clone())
+        Ok(deeper.unwrap_or_else(|| open.last().map_or(&self.root, |(_, dir)| dir).clone()))
     }
 
     /// Resolve `path` to the root or to (parent, name).
@@ -200,27 +223,26 @@ impl CapDir {
     }
 
     /// Open the regular file at `path` for reading, never following a symlink and never
-    /// blocking on a fifo or device.
+    /// opening anything else: the name is opened with `O_PATH` (which opens nothing, so
+    /// no fifo blocks and no device driver runs), checked to be a regular file, and
+    /// only then reopened for reading (see [`crate::handle::open`]).
     pub fn open_read(&self, path: &[u8]) -> Result<File, CapError> {
         let Target::Child(parent, name) = self.target(path)? else {
             return Err(CapError::NotSupported);
         };
-        let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .follow(FollowSymlinks::No)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-        let file = parent.open_with(name, &options).map_err(|e| {
+        let (fd, stat) = crate::handle::open::open_path(&*parent, name).map_err(|e| {
             if is_symlink(&parent, name) {
                 CapError::NotSupported
             } else {
-                e.into()
+                CapError::from(e)
             }
         })?;
-        if !file.metadata()?.is_file() {
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
             return Err(CapError::NotSupported);
         }
-        Ok(file)
+        let file =
+            crate::handle::open::reopen(&*parent, name, &fd, &stat, rustix::fs::OFlags::RDONLY)?;
+        Ok(File::from_std(file))
     }
 
     /// SHA-256 of the contents of the regular file at `path`: for a file this handle

@@ -240,7 +240,8 @@ impl CapDir {
         self.forget_open();
         self.written.forget(&normalized(path)?);
         if is_dir {
-            parent.remove_dir_all(name)?;
+            // Without recursion and with a bounded number of descriptors.
+            crate::handle::remove_tree(&*parent, name)?;
         } else {
             rustix::fs::unlinkat(&*parent, name, AtFlags::empty())?;
         }
