@@ -6,6 +6,7 @@ mod cli;
 mod layout_commands;
 mod sandbox;
 mod support;
+mod trust;
 mod umoci_mtree;
 mod umoci_repack;
 mod umoci_unpack;
