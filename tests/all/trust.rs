@@ -535,3 +535,94 @@ fn id_mappings_out_of_range_are_refused() {
         out.stderr
     );
 }
+
+// 9. Deep trees, refused xattr calls.
+
+/// A chain of `depth` directories `d` under `top` (made relative to each other: the
+/// whole path is longer than PATH_MAX), a file at the bottom.
+fn chain(top: &Path, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    let mut dir = rustix::fs::open(top, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+    for _ in 0..depth {
+        rustix::fs::mkdirat(&dir, "d", Mode::from_raw_mode(0o755)).unwrap();
+        dir = rustix::fs::openat(&dir, "d", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())
+            .unwrap();
+    }
+    let fd = rustix::fs::openat(
+        &dir,
+        "f",
+        OFlags::CREATE | OFlags::WRONLY,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    rustix::io::write(&fd, b"bottom\n").unwrap();
+}
+
+/// `repack-host ARGS` in `dir` with at most `fds` open descriptors.
+fn with_fd_limit(dir: &Path, fds: u32, args: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("ulimit -n {fds} && exec \"$0\" {args}")])
+        .arg(env!("CARGO_BIN_EXE_repack-host"))
+        .env("REPACK_CACHE_DIR", cache_dir())
+        .current_dir(dir);
+    cmd
+}
+
+#[test]
+fn deep_trees_need_few_descriptors_and_have_a_bound() {
+    let lab = tempfile::tempdir().unwrap();
+    let rootless = if rustix::process::geteuid().is_root() {
+        ""
+    } else {
+        "--rootless"
+    };
+    run_ok(&mut with_fd_limit(lab.path(), 1024, "init --layout img"));
+    run_ok(&mut with_fd_limit(lab.path(), 1024, "new --image img:a"));
+    run_ok(&mut with_fd_limit(
+        lab.path(),
+        1024,
+        &format!("unpack {rootless} --image img:a bundle"),
+    ));
+    let rootfs = lab.path().join("bundle/rootfs");
+    fs::create_dir(rootfs.join("deep")).unwrap();
+    chain(&rootfs.join("deep"), 1500);
+    // A walk 1,500 directories deep with 128 descriptors.
+    run_ok(&mut with_fd_limit(
+        lab.path(),
+        128,
+        "run --image img:deep bundle",
+    ));
+    // Unpacking it, then a layer that replaces the tree with a file (its removal).
+    run_ok(&mut with_fd_limit(
+        lab.path(),
+        128,
+        &format!("unpack {rootless} --image img:deep again"),
+    ));
+    let top = repack_host::handle::ambient_dir(&rootfs, true).unwrap();
+    repack_host::handle::remove_tree(&top, "deep".as_ref()).unwrap();
+    fs::write(rootfs.join("deep"), b"now a file\n").unwrap();
+    run_ok(&mut with_fd_limit(
+        lab.path(),
+        128,
+        "run --image img:flat bundle",
+    ));
+    run_ok(&mut with_fd_limit(
+        lab.path(),
+        128,
+        &format!("unpack {rootless} --image img:flat replaced"),
+    ));
+
+    // Deeper than the bound: one clear error, nothing tagged.
+    fs::remove_file(rootfs.join("deep")).unwrap();
+    fs::create_dir(rootfs.join("deep")).unwrap();
+    chain(&rootfs.join("deep"), 4200);
+    let out = run_fail(&mut with_fd_limit(
+        lab.path(),
+        128,
+        "run --image img:deeper bundle",
+    ));
+    assert!(out.stderr.contains("deeper than 4096"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    let layout = Layout::open(lab.path().join("img")).unwrap();
+    assert!(layout.resolve("deeper").unwrap().is_empty());
+}

@@ -36,8 +36,8 @@ use sha2::{Digest, Sha256};
 /// Chunk size for reading file contents.
 const READ_CHUNK: usize = 256 * 1024;
 
-/// How many directories of the last path stay open. Deeper components are opened from
-/// the deepest kept one and closed again, so a deep tree costs time, not descriptors.
+/// How many directories of the last path stay open (its deepest ones), so a deep tree
+/// does not cost a descriptor per level.
 const KEPT_OPEN: usize = 64;
 
 /// The most components a path may have: deeper trees are refused with an error rather
@@ -46,14 +46,14 @@ pub const MAX_DEPTH: usize = 4096;
 
 /// A directory granted to a job, read-only.
 ///
-/// The directories along the most recently used path stay open, so a walk in
-/// directory order resolves each path with one `openat` at most instead of one per
-/// component. (The handle is read-only; an operation that removes or renames
+/// The directories along the most recently used path stay open (the deepest
+/// [`KEPT_OPEN`] of them), so a walk in directory order resolves each path with one
+/// `openat` at most instead of one per component. (The handle is read-only; an operation that removes or renames
 /// directories would have to drop the cached ones.)
 #[derive(Debug)]
 pub struct CapDir {
     root: Arc<Dir>,
-    open: Mutex<Vec<(OsString, Arc<Dir>)>>,
+    open: Mutex<Vec<(OsString, Option<Arc<Dir>>)>>,
     writable: bool,
     written: Arc<Written>,
 }
@@ -101,8 +101,12 @@ impl CapDir {
     }
 
     /// Open the directory at the components of `path`, following no symlink; reuses
-    /// the open directories of the last path that share a prefix with this one (the
-    /// first [`KEPT_OPEN`] of them).
+    /// the open directories of the last path that share a prefix with this one.
+    ///
+    /// The names of the whole last path are kept, descriptors only for its deepest
+    /// [`KEPT_OPEN`] directories: going deeper costs one open per new component however
+    /// deep the tree is, and a path that leaves the kept ones reopens from the deepest
+    /// kept ancestor (or the root).
     fn open_dir(&self, components: &[&OsStr]) -> Result<Arc<Dir>, CapError> {
         if components.len() >= MAX_DEPTH {
             return Err(CapError::TooDeep);
@@ -114,30 +118,42 @@ impl CapDir {
             .take_while(|((cached, _), wanted)| cached.as_os_str() == **wanted)
             .count();
         open.truncate(shared);
-        let open_next = |parent: &Dir, name: &OsStr| {
-            parent.open_dir_nofollow(name).map_err(|e| {
+        let start = open
+            .iter()
+            .rposition(|(_, dir)| dir.is_some())
+            .map_or(0, |i| i + 1);
+        let mut parent = match start {
+            0 => self.root.clone(),
+            i => open[i - 1].1.clone().expect("rposition found a kept directory"),
+        };
+        for (i, name) in components.iter().enumerate().skip(start) {
+            let next = Arc::new(parent.open_dir_nofollow(name).map_err(|e| {
                 // A symlink in a path is refused with a kind of its own.
-                if is_symlink(parent, name) {
+                if is_symlink(&parent, name) {
                     CapError::EscapesRoot
                 } else {
                     CapError::from(e)
                 }
-            })
-        };
-        let mut deeper: Option<Arc<Dir>> = None;
-        for name in &components[shared..] {
-            let parent = match &deeper {
-                Some(dir) => dir,
-                None => open.last().map_or(&self.root, |(_, dir)| dir),
-            };
-            let next = Arc::new(open_next(parent, name)?);
-            if open.len() < KEPT_OPEN && deeper.is_none() {
-                open.push((name.to_os_string(), next));
-            } else {
-                deeper = Some(next);
+            })?);
+            match open.get_mut(i) {
+                Some(entry) => entry.1 = Some(next.clone()),
+                None => open.push((name.to_os_string(), Some(next.clone()))),
+            }
+            if let Some(old) = i.checked_sub(KEPT_OPEN) {
+                open[old].1 = None;
+            }
+            parent = next;
+        }
+        // The kept descriptors are one run ending at the deepest level: close those
+        // above the last KEPT_OPEN.
+        let mut above = open.len().saturating_sub(KEPT_OPEN);
+        while above > 0 {
+            above -= 1;
+            if open[above].1.take().is_none() {
+                break;
             }
         }
-        Ok(deeper.unwrap_or_else(|| open.last().map_or(&self.root, |(_, dir)| dir).clone()))
+        Ok(parent)
     }
 
     /// Resolve `path` to the root or to (parent, name).
