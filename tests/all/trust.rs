@@ -626,3 +626,97 @@ fn deep_trees_need_few_descriptors_and_have_a_bound() {
     let layout = Layout::open(lab.path().join("img")).unwrap();
     assert!(layout.resolve("deeper").unwrap().is_empty());
 }
+
+/// `repack-host raw mtree .` in `dir`, with `listxattrat`/`getxattrat` (464, 465)
+/// answering `errno` through a seccomp filter when one is given; the entry lines.
+#[allow(unsafe_code)]
+fn mtree_entries(dir: &Path, refuse_with: Option<i32>) -> Result<String, String> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = repack_host();
+    cmd.args(["raw", "mtree", "."]).current_dir(dir);
+    if let Some(errno) = refuse_with {
+        let stmt = |code: u32, k: u32| libc::sock_filter {
+            code: code as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let jeq = |k: u32, jt: u8| libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt,
+            jf: 0,
+            k,
+        };
+        let filter = [
+            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0), // the call's number
+            jeq(464, 2),
+            jeq(465, 1),
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+            stmt(
+                libc::BPF_RET | libc::BPF_K,
+                libc::SECCOMP_RET_ERRNO | errno as u32,
+            ),
+        ];
+        // SAFETY: between fork and exec only async-signal-safe calls are made (two
+        // prctl), on a filter that lives in this (copied) stack frame until exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let prog = libc::sock_fprog {
+                    len: filter.len() as u16,
+                    filter: filter.as_ptr().cast_mut(),
+                };
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER,
+                        &raw const prog,
+                    ) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = cmd.output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+#[test]
+fn xattrs_are_read_when_a_seccomp_profile_refuses_the_new_calls() {
+    if !have("setfattr") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("dir")).unwrap();
+    fs::write(tmp.path().join("dir/file"), b"x").unwrap();
+    run_ok(
+        Command::new("setfattr")
+            .args(["-n", "user.note", "-v", "kept", "dir/file"])
+            .current_dir(tmp.path()),
+    );
+    run_ok(
+        Command::new("setfattr")
+            .args(["-n", "user.note", "-v", "too", "dir"])
+            .current_dir(tmp.path()),
+    );
+    let plain = mtree_entries(tmp.path(), None).unwrap();
+    assert!(plain.contains("xattr.user.note="), "{plain}");
+    // EPERM is what seccomp profiles answer for calls they do not know; EOPNOTSUPP
+    // would otherwise read as "this filesystem has no attributes".
+    for errno in [libc::EPERM, libc::EOPNOTSUPP, libc::EACCES] {
+        assert_eq!(
+            mtree_entries(tmp.path(), Some(errno)).as_deref(),
+            Ok(plain.as_str()),
+            "errno {errno}"
+        );
+    }
+}

@@ -124,7 +124,10 @@ impl CapDir {
             .map_or(0, |i| i + 1);
         let mut parent = match start {
             0 => self.root.clone(),
-            i => open[i - 1].1.clone().expect("rposition found a kept directory"),
+            i => open[i - 1]
+                .1
+                .clone()
+                .expect("rposition found a kept directory"),
         };
         for (i, name) in components.iter().enumerate().skip(start) {
             let next = Arc::new(parent.open_dir_nofollow(name).map_err(|e| {

@@ -26,7 +26,14 @@ pub fn list_at(parent: &Dir, name: &OsStr) -> Result<Xattrs, CapError> {
     let path = OsStr::from_bytes(&path);
     let by_path = || {
         collect(
-            |buf| rustix::fs::llistxattr(path, buf),
+            // rustix answers 0 for an empty buffer; the size query is a call of its own.
+            |buf| {
+                if buf.is_empty() {
+                    rustix::fs::llistxattr_query(path)
+                } else {
+                    rustix::fs::llistxattr(path, buf)
+                }
+            },
             |attr, buf| rustix::fs::lgetxattr(path, attr, buf),
         )
     };
@@ -41,7 +48,7 @@ pub fn list_at(parent: &Dir, name: &OsStr) -> Result<Xattrs, CapError> {
         // EPERM, EACCES or EOPNOTSUPP. The path-based call tells a refused system call
         // from an answer about this object: if it answers differently, stop using the
         // new calls for good.
-        let old = rustix::fs::llistxattr(path, &mut [0u8; 0][..]);
+        let old = rustix::fs::llistxattr_query(path);
         if errno == Errno::NOSYS || old != Err(errno) {
             xattrat::disable();
         }

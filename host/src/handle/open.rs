@@ -123,7 +123,7 @@ fn proc_fds() -> Option<&'static OwnedFd> {
         )
         .ok()?;
         let fs = rustix::fs::fstatfs(&fd).ok()?;
-        (fs.f_type as i64 == rustix::fs::PROC_SUPER_MAGIC as i64).then_some(fd)
+        (fs.f_type == rustix::fs::PROC_SUPER_MAGIC).then_some(fd)
     })
     .as_ref()
 }
