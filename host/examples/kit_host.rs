@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use repack_host::bindings::{LayerInfo, MapOptions, MtreeHeader, RepackOptions, UnpackOptions};
-use repack_host::layout::{BlobReader, BlobWriter, Compression, Descriptor, Layout};
+use repack_host::layout::{BlobReader, Compression, Descriptor, Layout};
 use repack_host::stats::Stats;
 use repack_host::{ComponentSource, Limits, MtreeRequest, Repacker};
 
@@ -54,13 +54,10 @@ fn run(args: Vec<String>) -> Result<()> {
                 _ => bail!("usage: layer DIR OUT.tar [--manifest M]"),
             };
             let out = PathBuf::from(out);
-            let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
-            let writer = BlobWriter::create(
-                parent.unwrap_or(Path::new(".")),
-                Compression::None,
-                None,
-                None,
-            )?;
+            // The layer is written into a scratch layout's temp area, then copied out.
+            let scratch = tempfile::tempdir()?;
+            let layout = Layout::init(scratch.path().join("layout"))?;
+            let writer = layout.layer_writer(Compression::None, None)?;
             let options = RepackOptions {
                 manifest,
                 masks: Vec::new(),
@@ -77,7 +74,7 @@ fn run(args: Vec<String>) -> Result<()> {
             let (_, writer) =
                 repacker.repack_layer(Path::new(dir), &options, writer, &limits, &mut stats)?;
             let blob = writer.finish()?;
-            fs::rename(&blob.path, &out).with_context(|| out.display().to_string())?;
+            fs::copy(&blob.path, &out).with_context(|| out.display().to_string())?;
             println!("{}", blob.diff_id);
         }
         ["unpack", tar, dir] => {
@@ -103,6 +100,7 @@ fn run(args: Vec<String>) -> Result<()> {
                 date: String::new(),
             };
             repacker.unpack_layers(
+                repack_host::capability::CapDir::open_ambient_writable(Path::new(dir))?,
                 Path::new(dir),
                 vec![(reader, info)],
                 &options,

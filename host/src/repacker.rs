@@ -175,11 +175,25 @@ impl Repacker {
         limits: &Limits,
         stats: &mut Stats,
     ) -> Result<(RepackSummary, BlobWriter), JobError> {
-        let start = Instant::now();
         let dir = CapDir::open_ambient(rootfs).map_err(|source| JobError::Grant {
             path: rootfs.to_owned(),
             source,
         })?;
+        self.repack_layer_in(dir, rootfs, options, writer, limits, stats)
+    }
+
+    /// [`Repacker::repack_layer`] on an already opened rootfs (`rootfs` names it in
+    /// messages).
+    pub fn repack_layer_in(
+        &self,
+        dir: CapDir,
+        rootfs: &Path,
+        options: &RepackOptions,
+        writer: BlobWriter,
+        limits: &Limits,
+        stats: &mut Stats,
+    ) -> Result<(RepackSummary, BlobWriter), JobError> {
+        let start = Instant::now();
         let mut job = self.sandbox.job(limits)?;
         let start = stats.lap("instantiate", start);
         let root = job.grant(dir)?;
@@ -210,22 +224,20 @@ impl Repacker {
         Ok((summary, writer))
     }
 
-    /// Apply `layers` in order to the (new, empty) directory `rootfs`, then return its
-    /// mtree manifest, its stat cache and the guest's warnings. One job runs all layers,
-    /// so the budgets cover the whole unpack; a layer may expand to the smaller of
-    /// `options.max_layer_size` and [`Limits::max_layer_size`].
+    /// Apply `layers` in order to the (new, empty) directory `dir`, granted for writing
+    /// (`rootfs` names it in messages), then return its mtree manifest, its stat cache
+    /// and the guest's warnings. One job runs all layers, so the budgets cover the whole
+    /// unpack; a layer may expand to the smaller of `options.max_layer_size` and
+    /// [`Limits::max_layer_size`].
     pub fn unpack_layers(
         &self,
+        dir: CapDir,
         rootfs: &Path,
         layers: Vec<(BlobReader, LayerInfo)>,
         options: &UnpackOptions,
         header: &MtreeHeader,
         limits: &Limits,
     ) -> Result<(String, String, Vec<String>), JobError> {
-        let dir = CapDir::open_ambient_writable(rootfs).map_err(|source| JobError::Grant {
-            path: rootfs.to_owned(),
-            source,
-        })?;
         let options = &UnpackOptions {
             max_layer_size: options.max_layer_size.min(limits.max_layer_size),
             ..options.clone()

@@ -16,6 +16,7 @@ mod peer_hosts;
 mod rootless_user;
 mod sandbox;
 mod support;
+mod trust;
 mod umoci_commands;
 mod umoci_mtree;
 mod umoci_repack;

@@ -62,7 +62,7 @@ fn a_layout_without_write_permission_fails_cleanly() {
     let lab = lab_with_change();
     let layout = lab.layout();
     // nobody may enter the lab and read the bundle, and load the compiled component
-    // from a cache it can read; the layout loses its write bits.
+    // from a cache of its own; the layout loses its write bits.
     fs::set_permissions(lab.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let cache = lab.path().join("cache");
     fs::create_dir(&cache).unwrap();
@@ -74,9 +74,10 @@ fn a_layout_without_write_permission_fails_cleanly() {
             fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
+    // The compiled copy is trusted only in nobody's own cache directory.
     sh(
         lab.path(),
-        "chown -R 65534:65534 bundle && chmod -R a-w img && chmod -R a+rX img",
+        "chown -R 65534:65534 bundle cache && chmod -R a-w img && chmod -R a+rX img",
     );
     let before = snapshot(&layout);
     let kept = check(&layout, &BTreeMap::new()).tags;

@@ -218,7 +218,15 @@ fn a_writer_flood_stops_at_the_limit() {
         date: "now".into(),
     };
     let watch = Watch::start();
-    let result = repacker.unpack_layers(&rootfs, Vec::new(), &options, &header, &limits(256 * MIB));
+    let dir = repack_host::capability::CapDir::open_ambient_writable(&rootfs).unwrap();
+    let result = repacker.unpack_layers(
+        dir,
+        &rootfs,
+        Vec::new(),
+        &options,
+        &header,
+        &limits(256 * MIB),
+    );
     let growth = watch.stop();
     let err = result.unwrap_err();
     assert!(

@@ -25,6 +25,34 @@ pub struct IdMap {
     pub size: u32,
 }
 
+/// The most ranges one mapping may have (the kernel's limit for `uid_map`).
+pub const MAX_ID_MAPS: usize = 340;
+
+/// Check id mapping ranges (`what` names them in errors): each size is non-zero, each
+/// range fits in 32 bits on both sides (container id + size and host id + size at most
+/// 2^32), and there are at most [`MAX_ID_MAPS`] of them.
+pub fn check_maps(maps: &[IdMap], what: &str) -> Result<(), String> {
+    if maps.len() > MAX_ID_MAPS {
+        return Err(format!(
+            "{what}: {} ranges; at most {MAX_ID_MAPS} are allowed",
+            maps.len()
+        ));
+    }
+    for m in maps {
+        let range = format!("{what}: range {}:{}:{}", m.container_id, m.host_id, m.size);
+        if m.size == 0 {
+            return Err(format!("{range} has size 0"));
+        }
+        if u64::from(m.container_id) + u64::from(m.size) > 1 << 32 {
+            return Err(format!("{range}: container ids run past 4294967295"));
+        }
+        if u64::from(m.host_id) + u64::from(m.size) > 1 << 32 {
+            return Err(format!("{range}: host ids run past 4294967295"));
+        }
+    }
+    Ok(())
+}
+
 /// The contract's form of `maps`.
 pub fn wit_mappings(maps: &[IdMap]) -> Vec<crate::bindings::IdMapping> {
     maps.iter()
@@ -91,7 +119,23 @@ impl BundleMeta {
                 meta.whiteout_mode
             ));
         }
+        let maps = &meta.map_options;
+        check_maps(
+            maps.uid_mappings.as_deref().unwrap_or_default(),
+            "uid_mappings",
+        )?;
+        check_maps(
+            maps.gid_mappings.as_deref().unwrap_or_default(),
+            "gid_mappings",
+        )?;
         let walk = meta.walk()?;
+        if walk.len() > crate::layout::MAX_INDEX_DEPTH + 1 {
+            return Err(format!(
+                "descriptor_walk has {} steps; at most {} are allowed",
+                walk.len(),
+                crate::layout::MAX_INDEX_DEPTH + 1
+            ));
+        }
         let last = walk.last().ok_or("descriptor_walk is empty")?;
         if last.media_type != descriptor::MANIFEST {
             return Err(format!(
@@ -171,5 +215,40 @@ mod tests {
         );
         let index = UMOCI_047.replace("image.manifest.v1", "image.index.v1");
         assert!(BundleMeta::parse(index.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn id_mappings_are_range_checked() {
+        let with = |map: &str| {
+            UMOCI_047.replace(
+                r#"{"containerID":0,"hostID":100000,"size":65536}],"gid"#,
+                &format!("{map}],\"gid"),
+            )
+        };
+        for (map, says) in [
+            (
+                r#"{"containerID":4294967295,"hostID":0,"size":10}"#,
+                "container ids run past",
+            ),
+            (
+                r#"{"containerID":0,"hostID":4294967290,"size":10}"#,
+                "host ids run past",
+            ),
+            (r#"{"containerID":0,"hostID":0,"size":0}"#, "size 0"),
+        ] {
+            let e = BundleMeta::parse(with(map).as_bytes()).unwrap_err();
+            assert!(e.contains(says) && e.contains("uid_mappings"), "{map}: {e}");
+        }
+        // The last id fits exactly.
+        let edge = r#"{"containerID":4294967286,"hostID":4294967286,"size":10}"#;
+        assert!(BundleMeta::parse(with(edge).as_bytes()).is_ok());
+        let many = vec![r#"{"containerID":0,"hostID":0,"size":1}"#; MAX_ID_MAPS + 1].join(",");
+        let e = BundleMeta::parse(with(&many).as_bytes()).unwrap_err();
+        assert!(e.contains("at most 340"), "{e}");
+        // A negative id is not a u32 at all.
+        assert!(
+            BundleMeta::parse(with(r#"{"containerID":-1,"hostID":0,"size":1}"#).as_bytes())
+                .is_err()
+        );
     }
 }

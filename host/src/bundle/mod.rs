@@ -7,12 +7,13 @@ pub mod meta;
 
 pub use meta::{BundleMeta, IdMap};
 
-use std::fs;
-use std::io::Write;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use cap_std::fs::Dir;
 use thiserror::Error;
 
+use crate::handle;
 use crate::layout::Digest;
 
 /// A bundle file that is missing or wrong.
@@ -32,11 +33,26 @@ impl BundleError {
             why,
         }
     }
+
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
+        move |e| Self::from_io(path, e)
+    }
+
+    /// An I/O error on `path`.
+    pub fn from_io(path: &Path, e: std::io::Error) -> BundleError {
+        BundleError {
+            path: path.to_owned(),
+            why: e.to_string(),
+        }
+    }
 }
 
 /// The bundle's stat cache file (see the guest's `statcache` module): digests of the
 /// rootfs's files by inode, size and times, so unchanged files are not hashed again.
 pub const STAT_CACHE: &str = "repack.statcache";
+
+/// The most bytes `umoci.json` may have.
+pub const MAX_META: u64 = 16 << 20;
 
 /// The manifest file name for an image manifest digest: `sha256_<hex>.mtree`.
 pub fn mtree_name(digest: &Digest) -> String {
@@ -44,10 +60,14 @@ pub fn mtree_name(digest: &Digest) -> String {
 }
 
 /// An opened bundle.
+///
+/// The directory is opened once (as the user named it); its files are reached from
+/// that handle by name, never following a symlink, and only regular files are read.
 #[derive(Debug)]
 pub struct Bundle {
-    /// The bundle directory.
+    /// The bundle directory, for messages.
     pub path: PathBuf,
+    dir: Dir,
     /// Its `umoci.json`.
     pub meta: BundleMeta,
 }
@@ -55,101 +75,108 @@ pub struct Bundle {
 impl Bundle {
     /// Read and check `umoci.json` of the bundle at `path`.
     pub fn open(path: &Path) -> Result<Self, BundleError> {
-        match fs::metadata(path) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(BundleError::at(path)("not a directory".into())),
-            Err(e) => return Err(BundleError::at(path)(e.to_string())),
-        }
+        let dir = handle::ambient_dir(path, true).map_err(BundleError::io(path))?;
         let meta_path = path.join(meta::FILE);
-        let bytes = fs::read(&meta_path).map_err(|e| BundleError::at(&meta_path)(e.to_string()))?;
+        let bytes = handle::read_regular(&dir, meta::FILE, MAX_META)
+            .map_err(BundleError::io(&meta_path))?;
         let meta = BundleMeta::parse(&bytes).map_err(BundleError::at(&meta_path))?;
         Ok(Bundle {
             path: path.to_owned(),
+            dir,
             meta,
         })
     }
 
-    /// Record an already populated `path/rootfs` as a bundle of the image reached by
-    /// `walk`: its manifest text and `umoci.json` (the bundle directory becomes 0700).
+    /// Record an already populated `rootfs` in the bundle directory `dir` (at `path`)
+    /// as a bundle of the image reached by `walk`: its manifest text and `umoci.json`.
     pub fn create(
+        dir: Dir,
         path: &Path,
         walk: &[crate::layout::Descriptor],
         mtree: &str,
         map_options: meta::MapOptions,
     ) -> Result<Self, BundleError> {
-        use std::os::unix::fs::PermissionsExt;
         let digest = &walk
             .last()
             .ok_or_else(|| BundleError::at(path)("empty descriptor walk".into()))?
             .digest;
-        write_atomic(path, &mtree_name(digest), mtree.as_bytes(), 0o644)?;
         let meta = BundleMeta::new(walk, map_options);
-        write_atomic(path, meta::FILE, &meta.encode(), 0o644)?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
-            .map_err(|e| BundleError::at(path)(e.to_string()))?;
-        Ok(Bundle {
+        let bundle = Bundle {
             path: path.to_owned(),
+            dir,
             meta,
+        };
+        bundle.write_file(&mtree_name(digest), mtree.as_bytes(), 0o644)?;
+        bundle.write_file(meta::FILE, &bundle.meta.encode(), 0o644)?;
+        Ok(bundle)
+    }
+
+    /// The rootfs directory's handle, refusing one that is a symlink (it would lead out
+    /// of the bundle); the handle is the directory checked, whatever happens to the
+    /// name later.
+    pub fn rootfs(&self) -> Result<Dir, BundleError> {
+        handle::dir_at(&self.dir, "rootfs").map_err(|e| {
+            let why = if e.to_string().contains("symlink") {
+                "is a symlink; refusing to follow it out of the bundle".into()
+            } else {
+                e.to_string()
+            };
+            BundleError::at(&self.path.join("rootfs"))(why)
         })
     }
 
-    /// The rootfs directory, refusing one that is a symlink (it would lead out of the
-    /// bundle).
-    pub fn rootfs(&self) -> Result<PathBuf, BundleError> {
-        let rootfs = self.path.join("rootfs");
-        match fs::symlink_metadata(&rootfs) {
-            Ok(m) if m.file_type().is_symlink() => Err(BundleError::at(&rootfs)(
-                "is a symlink; refusing to follow it out of the bundle".into(),
-            )),
-            Ok(m) if m.is_dir() => Ok(rootfs),
-            Ok(_) => Err(BundleError::at(&rootfs)("not a directory".into())),
-            Err(e) => Err(BundleError::at(&rootfs)(e.to_string())),
-        }
+    /// The rootfs path, for messages and manifest headers.
+    pub fn rootfs_path(&self) -> PathBuf {
+        self.path.join("rootfs")
     }
 
-    /// The manifest file the bundle's metadata names.
-    pub fn mtree_path(&self) -> Result<PathBuf, BundleError> {
+    /// The name of the manifest file the bundle's metadata names.
+    pub fn mtree_name(&self) -> Result<String, BundleError> {
         let digest = self
             .meta
             .manifest_digest()
             .map_err(BundleError::at(&self.path))?;
-        Ok(self.path.join(mtree_name(&digest)))
+        Ok(mtree_name(&digest))
     }
 
     /// The manifest text.
     pub fn read_mtree(&self) -> Result<String, BundleError> {
-        let path = self.mtree_path()?;
-        let bytes = fs::read(&path).map_err(|e| BundleError::at(&path)(e.to_string()))?;
+        let name = self.mtree_name()?;
+        let path = self.path.join(&name);
+        let bytes =
+            handle::read_regular(&self.dir, &name, u64::MAX).map_err(BundleError::io(&path))?;
         String::from_utf8(bytes)
             .map_err(|_| BundleError::at(&path)("not a text file (invalid UTF-8)".into()))
     }
 
-    /// The stat cache text, if the bundle has a readable one.
+    /// The stat cache text, if the bundle has a readable one (a regular file).
     pub fn read_stat_cache(&self) -> Option<String> {
-        fs::read_to_string(self.path.join(STAT_CACHE)).ok()
+        let bytes = handle::read_regular(&self.dir, STAT_CACHE, u64::MAX).ok()?;
+        String::from_utf8(bytes).ok()
     }
 
-    /// Write `bytes` to the bundle file `name` atomically (temp file, fsync, rename,
-    /// directory fsync).
+    /// Write `bytes` to the bundle file `name` atomically (see [`write_atomic`]).
     pub fn write_file(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), BundleError> {
-        write_atomic(&self.path, name, bytes, mode)
+        write_atomic(&self.dir, &self.path, name, bytes, mode)
+    }
+
+    /// Remove the bundle file `name` (a symlink is removed, not followed).
+    pub fn remove_file(&self, name: &str) -> Result<(), BundleError> {
+        rustix::fs::unlinkat(&self.dir, name, rustix::fs::AtFlags::empty())
+            .map_err(|e| BundleError::io(&self.path.join(name))(e.into()))
     }
 }
 
-/// Write `dir/name` atomically with `mode`.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), BundleError> {
-    use std::os::unix::fs::PermissionsExt;
-    let dest = dir.join(name);
-    let err = |e: std::io::Error| BundleError::at(&dest)(e.to_string());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".repack-")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(&dest).map_err(|e| err(e.error))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)
+/// Replace `name` in the bundle directory `dir` (at `path`, for messages) atomically:
+/// a temp file created with `mode` less the umask, fsync, rename onto `name` (which
+/// replaces a symlink there rather than writing through it), directory fsync.
+pub fn write_atomic(
+    dir: &Dir,
+    path: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), BundleError> {
+    handle::write_atomic(dir, dir, OsStr::new(name), bytes, mode, None)
+        .map_err(BundleError::io(&path.join(name)))
 }

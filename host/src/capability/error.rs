@@ -18,6 +18,9 @@ pub enum CapError {
     /// The operating system refused access.
     #[error("permission denied")]
     PermissionDenied,
+    /// A path with more components than a granted directory is walked to.
+    #[error("path deeper than {} components", super::MAX_DEPTH)]
+    TooDeep,
     /// The operation does not apply to this kind of object.
     #[error("operation not supported on this object")]
     NotSupported,

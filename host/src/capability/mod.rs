@@ -31,24 +31,32 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::DirExt;
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, File, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{Dir, File};
 use sha2::{Digest, Sha256};
 
 /// Chunk size for reading file contents.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// How many directories of the last path stay open (its deepest ones), so a deep tree
+/// does not cost a descriptor per level.
+const KEPT_OPEN: usize = 64;
+
+/// The most components a path may have: deeper trees are refused with an error rather
+/// than walked (no real rootfs comes near; a hostile one could go on for ever).
+pub const MAX_DEPTH: usize = 4096;
+
 /// A directory granted to a job, read-only.
 ///
-/// The directories along the most recently used path stay open, so a walk in
-/// directory order resolves each path with one `openat` at most instead of one per
-/// component. (The handle is read-only; an operation that removes or renames
+/// The directories along the most recently used path stay open (the deepest
+/// [`KEPT_OPEN`] of them), so a walk in directory order resolves each path with one
+/// `openat` at most instead of one per component. (The handle is read-only; an operation that removes or renames
 /// directories would have to drop the cached ones.)
 #[derive(Debug)]
 pub struct CapDir {
     root: Arc<Dir>,
-    open: Mutex<Vec<(OsString, Arc<Dir>)>>,
+    open: Mutex<Vec<(OsString, Option<Arc<Dir>>)>>,
     writable: bool,
     written: Arc<Written>,
     /// Owner bits lent while the job works (`None` as root, who needs none).
@@ -86,6 +94,13 @@ impl CapDir {
         Ok(dir)
     }
 
+    /// Grant an already opened directory for reading and writing.
+    pub fn from_dir_writable(root: Dir) -> Self {
+        let mut dir = Self::from_dir(root);
+        dir.writable = true;
+        dir
+    }
+
     /// Forget the directories kept open: after a removal they may be gone.
     fn forget_open(&self) {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -93,7 +108,15 @@ impl CapDir {
 
     /// Open the directory at the components of `path`, following no symlink; reuses
     /// the open directories of the last path that share a prefix with this one.
+    ///
+    /// The names of the whole last path are kept, descriptors only for its deepest
+    /// [`KEPT_OPEN`] directories: going deeper costs one open per new component however
+    /// deep the tree is, and a path that leaves the kept ones reopens from the deepest
+    /// kept ancestor (or the root).
     fn open_dir(&self, components: &[&OsStr]) -> Result<Arc<Dir>, CapError> {
+        if components.len() >= MAX_DEPTH {
+            return Err(CapError::TooDeep);
+        }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let shared = open
             .iter()
@@ -101,22 +124,48 @@ impl CapDir {
             .take_while(|((cached, _), wanted)| cached.as_os_str() == **wanted)
             .count();
         open.truncate(shared);
-        for (depth, name) in components.iter().enumerate().skip(shared) {
-            let parent = open.last().map_or(&self.root, |(_, dir)| dir);
-            let path = join(&components[..=depth]);
-            let next = self.lending(parent, &path, Some(name), || {
+        let start = open
+            .iter()
+            .rposition(|(_, dir)| dir.is_some())
+            .map_or(0, |i| i + 1);
+        let mut parent = match start {
+            0 => self.root.clone(),
+            i => open[i - 1]
+                .1
+                .clone()
+                .expect("rposition found a kept directory"),
+        };
+        for (i, name) in components.iter().enumerate().skip(start) {
+            let path = join(&components[..=i]);
+            let next = Arc::new(self.lending(&parent, &path, Some(name), || {
                 parent.open_dir_nofollow(name).map_err(|e| {
                     // A symlink in a path is refused with a kind of its own.
-                    if is_symlink(parent, name) {
+                    if is_symlink(&parent, name) {
                         CapError::EscapesRoot
                     } else {
-                        e.into()
+                        CapError::from(e)
                     }
                 })
-            })?;
-            open.push((name.to_os_string(), Arc::new(next)));
+            })?);
+            match open.get_mut(i) {
+                Some(entry) => entry.1 = Some(next.clone()),
+                None => open.push((name.to_os_string(), Some(next.clone()))),
+            }
+            if let Some(old) = i.checked_sub(KEPT_OPEN) {
+                open[old].1 = None;
+            }
+            parent = next;
         }
-        Ok(open.last().map_or(&self.root, |(_, dir)| dir).clone())
+        // The kept descriptors are one run ending at the deepest level: close those
+        // above the last KEPT_OPEN.
+        let mut above = open.len().saturating_sub(KEPT_OPEN);
+        while above > 0 {
+            above -= 1;
+            if open[above].1.take().is_none() {
+                break;
+            }
+        }
+        Ok(parent)
     }
 
     /// Resolve `path` to the root or to (parent, name).
@@ -296,29 +345,36 @@ impl CapDir {
     }
 
     /// Open the regular file at `path` for reading, never following a symlink and never
-    /// blocking on a fifo or device.
+    /// opening anything else: the name is opened with `O_PATH` (which opens nothing, so
+    /// no fifo blocks and no device driver runs), checked to be a regular file, and
+    /// only then reopened for reading (see [`crate::handle::open`]).
     pub fn open_read(&self, path: &[u8]) -> Result<File, CapError> {
         let Target::Child(parent, name) = self.target(path)? else {
             return Err(CapError::NotSupported);
         };
-        let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .follow(FollowSymlinks::No)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        // Without root, a file the owner cannot read is lent `u+r` for the reopen.
         let file = self.lending(&parent, path, Some(name), || {
-            parent.open_with(name, &options).map_err(|e| {
+            let (fd, stat) = crate::handle::open::open_path(&*parent, name).map_err(|e| {
                 if is_symlink(&parent, name) {
                     CapError::NotSupported
                 } else {
-                    e.into()
+                    CapError::from(e)
                 }
-            })
+            })?;
+            if rustix::fs::FileType::from_raw_mode(stat.st_mode)
+                != rustix::fs::FileType::RegularFile
+            {
+                return Err(CapError::NotSupported);
+            }
+            Ok(crate::handle::open::reopen(
+                &*parent,
+                name,
+                &fd,
+                &stat,
+                rustix::fs::OFlags::RDONLY,
+            )?)
         })?;
-        if !file.metadata()?.is_file() {
-            return Err(CapError::NotSupported);
-        }
-        Ok(file)
+        Ok(File::from_std(file))
     }
 
     /// SHA-256 of the contents of the regular file at `path`: for a file this handle

@@ -125,6 +125,50 @@ fn fifos_are_described_and_never_opened() {
     assert_eq!(cap.metadata(b"fifo").unwrap().kind, Kind::Fifo);
     // Would block forever if the host opened it without O_NONBLOCK.
     assert!(matches!(cap.digest(b"fifo"), Err(CapError::NotSupported)));
+
+    // Not even opened: a writer waiting for a reader keeps waiting. (A non-blocking
+    // open for reading, as a check after opening would need, lets it through.)
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::OpenOptions::new().write(true).open(&fifo).is_ok())
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    for _ in 0..3 {
+        assert!(matches!(
+            cap.open_read(b"fifo"),
+            Err(CapError::NotSupported)
+        ));
+        assert!(matches!(cap.digest(b"fifo"), Err(CapError::NotSupported)));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!writer.is_finished(), "the fifo was opened for reading");
+    // Let the writer go.
+    let _reader = fs::File::open(&fifo).unwrap();
+    assert!(writer.join().unwrap());
+}
+
+#[test]
+fn deep_paths_hold_few_descriptors_and_are_bounded() {
+    let (tmp, cap) = fixture();
+    let count_fds = || fs::read_dir("/proc/self/fd").unwrap().count();
+    let mut deep = tmp.path().join("root");
+    let mut rel = Vec::new();
+    for _ in 0..300 {
+        deep.push("d");
+        rel.extend_from_slice(b"d/");
+    }
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("f"), b"deep").unwrap();
+    rel.extend_from_slice(b"f");
+    let before = count_fds();
+    assert_eq!(cap.metadata(&rel).unwrap().size, 4);
+    assert!(
+        count_fds() < before + KEPT_OPEN + 8,
+        "{} descriptors open for a path 300 deep",
+        count_fds() - before
+    );
+    let too_deep = b"d/".repeat(MAX_DEPTH + 1);
+    assert!(matches!(cap.metadata(&too_deep), Err(CapError::TooDeep)));
 }
 
 #[test]

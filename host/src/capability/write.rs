@@ -6,11 +6,10 @@
 //! no-follow form (`chmod`, xattrs on the root) go through `/proc/self/fd/<fd>` of an
 //! `O_PATH` descriptor of the object itself.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use cap_fs_ext::DirExt;
 use cap_std::fs::{Dir, File};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Timespec, Timestamps, UTIME_OMIT};
 
@@ -307,7 +306,14 @@ impl CapDir {
         self.forget_open();
         self.written.forget(&key);
         if is_dir {
-            self.remove_tree(&parent, key, name)?;
+            // Without recursion and with a bounded number of descriptors; without root,
+            // directories left without owner bits are given them on the way.
+            self.lending(&parent, path, Some(name), || {
+                Ok(crate::handle::remove_tree(&*parent, name)?)
+            })?;
+            if let Some(loans) = &self.loans {
+                loans.forget(&key);
+            }
         } else {
             self.lending(&parent, path, Some(name), || {
                 Ok(rustix::fs::unlinkat(&*parent, name, AtFlags::empty())?)
@@ -320,73 +326,6 @@ impl CapDir {
     pub fn remove_contents(&self) -> Result<(), CapError> {
         for entry in self.read_dir(b"")? {
             self.remove(&entry.name)?;
-        }
-        Ok(())
-    }
-
-    /// Remove the directory `name` in `parent` (at `path`) and everything below it,
-    /// without recursion, lending owner bits to directories that need them.
-    fn remove_tree(&self, parent: &Dir, path: Vec<u8>, name: &OsStr) -> Result<(), CapError> {
-        struct Level {
-            dir: Dir,
-            path: Vec<u8>,
-            name: OsString,
-            names: Vec<OsString>,
-        }
-        let open = |parent: &Dir, path: Vec<u8>, name: &OsStr| -> Result<Level, CapError> {
-            let dir = self.lending(parent, &path, Some(name), || {
-                Ok(parent.open_dir_nofollow(name)?)
-            })?;
-            let names = self.lending(&dir, &path, None, || {
-                let mut names = Vec::new();
-                for entry in dir.entries()? {
-                    names.push(entry?.file_name());
-                }
-                Ok(names)
-            })?;
-            Ok(Level {
-                dir,
-                path,
-                name: name.to_os_string(),
-                names,
-            })
-        };
-        let mut levels = vec![open(parent, path, name)?];
-        while let Some(level) = levels.last_mut() {
-            match level.names.pop() {
-                Some(child) => {
-                    let level = levels.last().expect("a level is open");
-                    let mut child_path = level.path.clone();
-                    child_path.push(b'/');
-                    child_path.extend_from_slice(child.as_bytes());
-                    let dir = &level.dir;
-                    let meta = self.lending(dir, &child_path, Some(&child), || {
-                        Ok(dir.symlink_metadata(&child)?)
-                    })?;
-                    if meta.is_dir() {
-                        let next = open(dir, child_path, &child)?;
-                        levels.push(next);
-                    } else {
-                        self.lending(dir, &child_path, Some(&child), || {
-                            Ok(rustix::fs::unlinkat(dir, &child, AtFlags::empty())?)
-                        })?;
-                    }
-                }
-                None => {
-                    let done = levels.pop().expect("a level is open");
-                    let parent = levels.last().map_or(parent, |l| &l.dir);
-                    self.lending(parent, &done.path, Some(&done.name), || {
-                        Ok(rustix::fs::unlinkat(
-                            parent,
-                            &done.name,
-                            AtFlags::REMOVEDIR,
-                        )?)
-                    })?;
-                    if let Some(loans) = &self.loans {
-                        loans.forget(&done.path);
-                    }
-                }
-            }
         }
         Ok(())
     }

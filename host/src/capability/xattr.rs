@@ -6,6 +6,7 @@
 //! The granted root itself is `/proc/self/fd/<root>/.`: cap-std opens directories with
 //! `O_PATH`, and such descriptors do not take the `f*xattr` calls.
 
+use std::cell::Cell;
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -20,26 +21,49 @@ pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Attributes of `name` inside the opened directory `parent`, not following `name`.
 pub fn list_at(parent: &Dir, name: &OsStr) -> Result<Xattrs, CapError> {
-    if xattrat::supported() {
-        let name = CString::new(name.as_bytes()).map_err(|_| CapError::NotFound)?;
-        let dir = parent.as_fd();
-        let listed = collect(
-            |buf| xattrat::list(dir, &name, buf),
-            |attr, buf| {
-                let attr = CString::new(attr.as_bytes()).map_err(|_| Errno::INVAL)?;
-                xattrat::get(dir, &name, &attr, buf)
-            },
-        );
-        if xattrat::supported() {
-            return listed;
-        }
-    }
     let mut path = format!("/proc/self/fd/{}/", parent.as_fd().as_raw_fd()).into_bytes();
     path.extend_from_slice(name.as_bytes());
     let path = OsStr::from_bytes(&path);
+    let by_path = || {
+        collect(
+            // rustix answers 0 for an empty buffer; the size query is a call of its own.
+            |buf| {
+                if buf.is_empty() {
+                    rustix::fs::llistxattr_query(path)
+                } else {
+                    rustix::fs::llistxattr(path, buf)
+                }
+            },
+            |attr, buf| rustix::fs::lgetxattr(path, attr, buf),
+        )
+    };
+    if !xattrat::supported() {
+        return by_path();
+    }
+    let cname = CString::new(name.as_bytes()).map_err(|_| CapError::NotFound)?;
+    let dir = parent.as_fd();
+    let probe = xattrat::list(dir, &cname, &mut []);
+    if let Err(errno @ (Errno::NOSYS | Errno::PERM | Errno::ACCESS | Errno::NOTSUP)) = probe {
+        // No such call, or a seccomp profile that refuses calls it does not know with
+        // EPERM, EACCES or EOPNOTSUPP. The path-based call tells a refused system call
+        // from an answer about this object: if it answers differently, stop using the
+        // new calls for good.
+        let old = rustix::fs::llistxattr_query(path);
+        if errno == Errno::NOSYS || old != Err(errno) {
+            xattrat::disable();
+        }
+        return by_path();
+    }
+    let first = Cell::new(Some(probe));
     collect(
-        |buf| rustix::fs::llistxattr(path, buf),
-        |attr, buf| rustix::fs::lgetxattr(path, attr, buf),
+        |buf| match first.take() {
+            Some(probed) if buf.is_empty() => probed,
+            _ => xattrat::list(dir, &cname, buf),
+        },
+        |attr, buf| {
+            let attr = CString::new(attr.as_bytes()).map_err(|_| Errno::INVAL)?;
+            xattrat::get(dir, &cname, &attr, buf)
+        },
     )
 }
 

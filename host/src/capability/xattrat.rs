@@ -3,8 +3,9 @@
 //!
 //! The older calls need a path, and the only confined one is
 //! `/proc/self/fd/<parent>/<name>`, whose lookup through procfs costs more than the
-//! call itself. Older kernels answer `ENOSYS`; [`supported`] then turns false and the
-//! caller goes the procfs way.
+//! call itself. Older kernels answer `ENOSYS`, and seccomp profiles that do not know
+//! the calls answer `EPERM` (or another errno of their choosing); [`supported`] then
+//! turns false (see [`super::xattr::list_at`]) and the caller goes the procfs way.
 
 // Two raw system calls that neither libc nor rustix wraps yet.
 #![allow(unsafe_code)]
@@ -34,6 +35,11 @@ pub fn supported() -> bool {
     SUPPORTED.load(Ordering::Relaxed)
 }
 
+/// Stop using the calls (the kernel lacks them, or a filter refuses them).
+pub fn disable() {
+    SUPPORTED.store(false, Ordering::Relaxed);
+}
+
 fn result(ret: libc::c_long) -> Result<usize, Errno> {
     if ret >= 0 {
         return Ok(usize::try_from(ret).unwrap_or(0));
@@ -41,7 +47,7 @@ fn result(ret: libc::c_long) -> Result<usize, Errno> {
     let errno =
         Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     if errno == Errno::NOSYS {
-        SUPPORTED.store(false, Ordering::Relaxed);
+        disable();
     }
     Err(errno)
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use repack_host::layout::blob::write_atomic;
+use repack_host::handle;
 use repack_host::{GUEST_COMPONENT, GUEST_WIT};
 use sha2::{Digest, Sha256};
 
@@ -40,9 +40,17 @@ pub fn run(args: &ComponentArgs) -> Result<()> {
         ("repack.wit", GUEST_WIT.as_bytes()),
         ("repack.wasm.sha256", sum.as_bytes()),
     ];
+    let handle = handle::ambient_dir(dir, true).with_context(|| format!("{}", dir.display()))?;
     for (name, bytes) in files {
-        let dest = dir.join(name);
-        write_atomic(dir, &dest, bytes, None)?;
+        handle::write_atomic(
+            &handle,
+            &handle,
+            std::ffi::OsStr::new(name),
+            bytes,
+            0o644,
+            None,
+        )
+        .with_context(|| format!("{}", dir.join(name).display()))?;
     }
     println!("sha256:{hex}");
     Ok(())

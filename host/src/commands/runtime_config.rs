@@ -18,9 +18,18 @@ pub fn run(args: &RuntimeConfigArgs) -> Result<()> {
     let image = Image::load(&ImageRef::parse(&args.image.image)?, None)?;
     let (uid_maps, gid_maps) = maps(&args.maps)?;
     let (uid_maps, gid_maps) = effective_maps(&uid_maps, &gid_maps, args.maps.rootless);
+    let rootfs = args
+        .rootfs
+        .as_deref()
+        .map(|r| {
+            repack_host::capability::CapDir::open_ambient(r)
+                .map(|cap| (r, cap))
+                .with_context(|| format!("raw runtime-config: {}", r.display()))
+        })
+        .transpose()?;
     let (config, warning) = runtime::generate(
         &image,
-        args.rootfs.as_deref(),
+        rootfs.as_ref().map(|(path, cap)| (*path, cap)),
         (&uid_maps, &gid_maps),
         args.maps.rootless,
     )

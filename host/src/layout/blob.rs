@@ -1,40 +1,48 @@
-//! Blob files: verified reads and atomic writes.
+//! Blob files: verified reads and atomic writes, relative to the layout's handles.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
-use rustix::fs::OFlags;
+use cap_std::fs::Dir;
 
 use super::{Digest, LayoutError};
+use crate::handle;
 
-/// Mode of every blob and of `index.json`: readable by other users (umoci writes
-/// 0600, which keeps tools run as another user from reading a layout).
+pub use crate::handle::Owner;
+
+/// The mode blobs and `index.json` are created with, less the umask (umoci: 0600).
+/// Whatever the umask, the file stays readable by its owner.
 pub const FILE_MODE: u32 = 0o644;
 
-/// Owner to give new files: the layout root's, when we run as root.
-pub type Owner = Option<(u32, u32)>;
+/// Open the blob `digest` in the `blobs/sha256` handle `dir` (at `path`, for
+/// messages): never a symlink, and only a regular file (a fifo or device is refused
+/// before it is opened, so nothing blocks).
+pub fn open(dir: Option<&Dir>, path: &Path, digest: &Digest) -> Result<File, LayoutError> {
+    let missing = || LayoutError::Verify {
+        digest: digest.to_string(),
+        why: format!("missing from the layout ({})", path.display()),
+    };
+    let dir = dir.ok_or_else(missing)?;
+    handle::open_regular(dir, OsStr::new(digest.hex())).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => missing(),
+        _ => LayoutError::io(path)(e),
+    })
+}
 
-/// Read the blob file at `path` as `digest`, which must be exactly `size` bytes.
-pub fn read_verified(path: &Path, digest: &Digest, size: u64) -> Result<Vec<u8>, LayoutError> {
+/// Read the blob `digest` (see [`open`]), which must be exactly `size` bytes.
+pub fn read_verified(
+    dir: Option<&Dir>,
+    path: &Path,
+    digest: &Digest,
+    size: u64,
+) -> Result<Vec<u8>, LayoutError> {
     let verify = |why: String| LayoutError::Verify {
         digest: digest.to_string(),
         why,
     };
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                verify(format!("missing from the layout ({})", path.display()))
-            }
-            _ => LayoutError::Io {
-                path: path.to_owned(),
-                error: e,
-            },
-        })?;
+    let file = open(dir, path, digest)?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
     (&file)
         .take(size.saturating_add(1))
@@ -68,50 +76,4 @@ pub fn size_mismatch(declared: u64, actual: u64) -> String {
 /// "verified reader digest mismatch" first).
 pub fn digest_mismatch(actual: &Digest) -> String {
     format!("verified reader digest mismatch: the bytes hash to {actual}")
-}
-
-/// Write `bytes` to `dest` atomically: a temp file in `temp`, fsync, rename, fsync of
-/// the destination directory.
-pub fn write_atomic(
-    temp: &Path,
-    dest: &Path,
-    bytes: &[u8],
-    owner: Owner,
-) -> Result<(), LayoutError> {
-    let mut file = tempfile::Builder::new()
-        .prefix("blob-")
-        .tempfile_in(temp)
-        .map_err(LayoutError::io(temp))?;
-    // Errors name the file being written (the temp file is gone with them), and come
-    // from the file itself: NamedTempFile's own writes append the temp path again.
-    file.as_file_mut()
-        .write_all(bytes)
-        .map_err(LayoutError::io(dest))?;
-    finish_file(file.as_file(), dest, owner)?;
-    file.persist(dest)
-        .map_err(|e| LayoutError::io(dest)(e.error))?;
-    sync_parent(dest)
-}
-
-/// Give a finished temp file its mode and owner and flush it to disk.
-pub fn finish_file(file: &File, path: &Path, owner: Owner) -> Result<(), LayoutError> {
-    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
-        .map_err(LayoutError::io(path))?;
-    if let Some((uid, gid)) = owner {
-        rustix::fs::fchown(
-            file,
-            Some(rustix::fs::Uid::from_raw(uid)),
-            Some(rustix::fs::Gid::from_raw(gid)),
-        )
-        .map_err(|e| LayoutError::io(path)(e.into()))?;
-    }
-    file.sync_all().map_err(LayoutError::io(path))
-}
-
-/// fsync the directory holding `path`, so a rename into it survives a power loss.
-pub fn sync_parent(path: &Path) -> Result<(), LayoutError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(LayoutError::io(dir))
 }

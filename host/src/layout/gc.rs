@@ -1,5 +1,10 @@
 //! Garbage collection, as umoci's `gc`: every blob no `index.json` entry reaches is
-//! deleted, then every `.umoci-*` temp directory nobody holds.
+//! deleted, then every `.umoci-*` temp directory nobody holds. Files in `blobs/sha256`
+//! whose names are not digests are left alone, as umoci leaves them.
+//!
+//! Everything is reached through the layout's handles: a `blobs/sha256` that is a
+//! symlink is no layout at all (see [`Layout::open`]), entries are unlinked relative to
+//! their directory, and temp directories are removed without following any symlink.
 //!
 //! Roots are *all* top-level entries, tagged or not. Marking walks index and manifest
 //! blobs (read verified); configs, layers and blobs of other types are leaves and are
@@ -10,13 +15,13 @@
 //! it neither races our own writers nor an `index.json` update (see [`super::lock`]).
 
 use std::collections::HashSet;
-use std::fs;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
 use super::descriptor::{self, Descriptor};
 use super::{Digest, Layout, LayoutError, lock, parse_object};
+use crate::handle;
 
 /// Docker's manifest list, walked like an image index.
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -30,8 +35,8 @@ pub struct GcReport {
     pub kept: usize,
     /// The blobs deleted.
     pub removed_blobs: Vec<Digest>,
-    /// Other files deleted from `blobs/sha256` (names that are not digests).
-    pub removed_strays: Vec<PathBuf>,
+    /// Other files left in `blobs/sha256` (names that are not digests).
+    pub kept_strays: Vec<PathBuf>,
     /// The temp directories (or files) deleted.
     pub removed_temps: Vec<PathBuf>,
     /// Temp directories kept because a process holds them.
@@ -114,8 +119,8 @@ impl Layout {
                 self.path.display()
             )));
         }
-        let _writers = lock::lock_writers(&self.path)?;
-        let _index = lock::lock_index(&self.path)?;
+        let _writers = lock::lock_writers(&self.dir, &self.path, self.owner)?;
+        let _index = lock::lock_index(&self.dir, &self.path, self.owner)?;
         let marked = self.mark()?;
         let mut report = GcReport {
             kept: marked.len(),
@@ -145,39 +150,40 @@ impl Layout {
         Ok(marked)
     }
 
-    /// Delete the unmarked files of `blobs/sha256`.
+    /// Delete the unmarked blobs of `blobs/sha256`.
     fn sweep_blobs(
         &self,
         marked: &HashSet<Digest>,
         report: &mut GcReport,
     ) -> Result<(), LayoutError> {
-        let dir = self.path.join("blobs/sha256");
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(LayoutError::io(&dir)(e)),
+        let Some(dir) = self.sha256.get() else {
+            return Ok(());
         };
-        for entry in entries {
-            let entry = entry.map_err(LayoutError::io(&dir))?;
-            let path = entry.path();
+        let shown = self.path.join("blobs/sha256");
+        for entry in dir.entries().map_err(LayoutError::io(&shown))? {
+            let entry = entry.map_err(LayoutError::io(&shown))?;
+            let name = entry.file_name();
+            let path = shown.join(&name);
+            let digest = name
+                .to_str()
+                .and_then(|n| Digest::parse(&format!("sha256:{n}")).ok());
+            let Some(digest) = digest else {
+                tracing::debug!("gc: leaving {} alone (not a digest)", path.display());
+                report.kept_strays.push(path);
+                continue;
+            };
+            if marked.contains(&digest) {
+                continue;
+            }
             let file_type = entry.file_type().map_err(LayoutError::io(&path))?;
             if file_type.is_dir() {
                 tracing::warn!("gc: leaving the directory {} alone", path.display());
                 continue;
             }
-            let name = entry.file_name();
-            let digest = name
-                .to_str()
-                .and_then(|n| Digest::parse(&format!("sha256:{n}")).ok());
-            if digest.as_ref().is_some_and(|d| marked.contains(d)) {
-                continue;
-            }
-            fs::remove_file(&path).map_err(LayoutError::io(&path))?;
+            rustix::fs::unlinkat(dir, &name, rustix::fs::AtFlags::empty())
+                .map_err(|e| LayoutError::io(&path)(e.into()))?;
             tracing::debug!("gc: removed {}", path.display());
-            match digest {
-                Some(d) => report.removed_blobs.push(d),
-                None => report.removed_strays.push(path),
-            }
+            report.removed_blobs.push(digest);
         }
         report.removed_blobs.sort_by(|a, b| a.hex().cmp(b.hex()));
         Ok(())
@@ -185,28 +191,21 @@ impl Layout {
 
     /// Delete the `.umoci-*` entries nobody holds.
     fn sweep_temps(&self, report: &mut GcReport) -> Result<(), LayoutError> {
-        let entries = fs::read_dir(&self.path).map_err(LayoutError::io(&self.path))?;
-        for entry in entries {
+        for entry in self.dir.entries().map_err(LayoutError::io(&self.path))? {
             let entry = entry.map_err(LayoutError::io(&self.path))?;
-            if !entry
-                .file_name()
+            let name = entry.file_name();
+            if !name
                 .to_str()
                 .is_some_and(|n| n.starts_with(lock::TEMP_PREFIX))
             {
                 continue;
             }
-            let path = entry.path();
-            if lock::temp_in_use(&path) {
+            let path = self.path.join(&name);
+            if lock::temp_in_use(&self.dir, &name) {
                 report.busy_temps.push(path);
                 continue;
             }
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            let removed = if is_dir {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            removed.map_err(LayoutError::io(&path))?;
+            handle::remove_tree(&self.dir, &name).map_err(LayoutError::io(&path))?;
             tracing::debug!("gc: removed {}", path.display());
             report.removed_temps.push(path);
         }

@@ -2,11 +2,9 @@
 //! descriptor's digest and be exactly its size, checked when the end is reached (and a
 //! blob longer than its size fails as soon as it passes the size).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 
-use rustix::fs::OFlags;
 use sha2::{Digest as _, Sha256};
 
 use super::{Descriptor, Digest, Layout, LayoutError, blob};
@@ -20,23 +18,14 @@ pub struct BlobReader {
     seen: u64,
     hash: Sha256,
     done: bool,
+    /// The error that ended the stream: every later read repeats it.
+    failed: Option<String>,
 }
 
 impl BlobReader {
     /// Open the blob `desc` names.
     pub fn open(layout: &Layout, desc: &Descriptor) -> Result<Self, LayoutError> {
-        let path = layout.blob_path(&desc.digest);
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => LayoutError::Verify {
-                    digest: desc.digest.to_string(),
-                    why: format!("missing from the layout ({})", path.display()),
-                },
-                _ => LayoutError::io(&path)(e),
-            })?;
+        let file = layout.open_blob(&desc.digest)?;
         Ok(BlobReader {
             file,
             digest: desc.digest.clone(),
@@ -44,6 +33,7 @@ impl BlobReader {
             seen: 0,
             hash: Sha256::new(),
             done: false,
+            failed: None,
         })
     }
 
@@ -59,11 +49,22 @@ impl BlobReader {
 
     /// Up to `max` bytes; empty at the verified end. Errors name the blob.
     pub fn read(&mut self, max: usize) -> Result<Vec<u8>, String> {
+        if let Some(why) = &self.failed {
+            return Err(why.clone());
+        }
         if self.done {
             return Ok(Vec::new());
         }
+        let result = self.read_more(max);
+        if let Err(why) = &result {
+            self.failed = Some(why.clone());
+        }
+        result
+    }
+
+    fn read_more(&mut self, max: usize) -> Result<Vec<u8>, String> {
         // Read one byte past the size, so a longer blob is caught.
-        let left = self.size - self.seen + 1;
+        let left = self.size.saturating_sub(self.seen).saturating_add(1);
         let want = max.min(usize::try_from(left).unwrap_or(usize::MAX)).max(1);
         let mut buf = vec![0u8; want];
         let n = self
@@ -92,5 +93,25 @@ impl BlobReader {
             self.done = true;
         }
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_longer_blob_fails_and_keeps_failing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::init(tmp.path().join("l")).unwrap();
+        let (digest, _) = layout.put_blob(b"0123456789").unwrap();
+        let desc = Descriptor::new("x", digest, 4);
+        let mut reader = BlobReader::open(&layout, &desc).unwrap();
+        let first = reader.read(100).unwrap_err();
+        assert!(first.contains("longer than its 4 bytes"), "{first}");
+        // Reading on after the error neither panics nor succeeds.
+        for _ in 0..3 {
+            assert_eq!(reader.read(100).unwrap_err(), first);
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! compressed on a worker thread (so compression overlaps with the guest's walk) and
 //! written to a temp file whose compressed bytes are hashed too.
 
+use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -13,9 +14,13 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use sha2::{Digest as _, Sha256};
 
+use cap_std::fs::Dir;
+
 use super::blob::{self, Owner};
+use super::lock::TempArea;
 use super::pgzip::ParallelGzip;
 use super::{Digest, LayoutError};
+use crate::handle;
 
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +101,11 @@ pub struct BlobWriter {
     size: u64,
     queue: Option<SyncSender<Vec<u8>>>,
     worker: Option<JoinHandle<Result<Compressed, io::Error>>>,
+    /// The temp file, for messages.
     path: PathBuf,
+    /// Its name in the temp area `dir`.
+    name: OsString,
+    dir: Dir,
     progress: Option<ProgressBar>,
 }
 
@@ -127,8 +136,10 @@ pub struct WrittenBlob {
     pub digest: Digest,
     /// Blob size.
     pub size: u64,
-    /// The temp file.
+    /// The temp file, for messages.
     pub path: PathBuf,
+    /// Its name in the process's temp area.
+    pub name: OsString,
     /// Time spent compressing (CPU time over all compressor threads; for a plain tar,
     /// the time spent writing it out).
     pub compress_time: Duration,
@@ -162,21 +173,21 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 impl BlobWriter {
-    /// Start a blob in the temp directory `temp`.
+    /// Start a blob in the temp area `temp`.
     pub fn create(
-        temp: &Path,
+        temp: &TempArea,
         compression: Compression,
         owner: Owner,
         progress: Option<ProgressBar>,
     ) -> Result<Self, LayoutError> {
-        let (file, path) = tempfile::Builder::new()
-            .prefix("layer-")
-            .tempfile_in(temp)
-            .map_err(LayoutError::io(temp))?
-            .keep()
-            .map_err(|e| LayoutError::io(temp)(e.error))?;
+        let (file, name) = handle::create_temp(temp.dir(), "layer-", blob::FILE_MODE)
+            .map_err(LayoutError::io(temp.path()))?;
+        let path = temp.path().join(&name);
+        let dir = temp
+            .dir()
+            .try_clone()
+            .map_err(LayoutError::io(temp.path()))?;
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
-        let worker_path = path.clone();
         let meter = Arc::new(LayerMeter::default());
         let worker_meter = Arc::clone(&meter);
         let worker = thread::Builder::new()
@@ -220,10 +231,7 @@ impl BlobWriter {
                     inner, hash, size, ..
                 } = out;
                 let file = inner.into_inner().map_err(|e| e.into_error())?;
-                blob::finish_file(&file, &worker_path, owner).map_err(|e| match e {
-                    LayoutError::Io { error, .. } => error,
-                    other => io::Error::other(other.to_string()),
-                })?;
+                handle::finish(&file, owner)?;
                 Ok(Compressed {
                     digest: Digest::from_raw(&hash.finalize()),
                     size,
@@ -238,6 +246,8 @@ impl BlobWriter {
             queue: Some(tx),
             worker: Some(worker),
             path,
+            name,
+            dir,
             progress,
         })
     }
@@ -296,6 +306,7 @@ impl BlobWriter {
             digest: compressed.digest,
             size: compressed.size,
             path: std::mem::take(&mut self.path),
+            name: std::mem::take(&mut self.name),
             compress_time: compressed.busy,
         })
     }
@@ -306,8 +317,8 @@ impl Drop for BlobWriter {
         if self.worker.is_some() {
             let _ = self.stop();
         }
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
+        if !self.name.is_empty() {
+            let _ = rustix::fs::unlinkat(&self.dir, &self.name, rustix::fs::AtFlags::empty());
         }
     }
 }

@@ -151,9 +151,11 @@ impl Repacker {
                 let (root, prefix, skip_root) = if meta.is_dir() {
                     (src.clone(), target.clone(), false)
                 } else {
-                    let temp = layout.temp()?;
-                    staging =
-                        tempfile::tempdir_in(temp).map_err(crate::layout::LayoutError::io(temp))?;
+                    // Staged outside the layout: a directory in a layout another user
+                    // can write could be swapped for a symlink under us.
+                    let temp = std::env::temp_dir();
+                    staging = tempfile::tempdir_in(&temp)
+                        .map_err(crate::layout::LayoutError::io(&temp))?;
                     let (parent, base) = match target.iter().rposition(|&b| b == b'/') {
                         Some(i) => (target[..i].to_vec(), &target[i + 1..]),
                         None => (Vec::new(), &target[..]),

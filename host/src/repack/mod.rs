@@ -23,6 +23,7 @@ use thiserror::Error;
 use crate::bindings::{MapOptions, MtreeHeader, RepackOptions};
 use crate::bundle::meta::wit_mappings;
 use crate::bundle::{self, Bundle, BundleError, BundleMeta};
+use crate::capability::CapDir;
 use crate::header;
 use crate::layout::descriptor::{self, Descriptor};
 use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
@@ -230,7 +231,8 @@ impl Repacker {
             request.history.as_ref(),
         )?;
         let bundle = Bundle::open(&request.bundle)?;
-        let rootfs = bundle.rootfs()?;
+        let rootfs_dir = bundle.rootfs()?;
+        let rootfs = bundle.rootfs_path();
         let layout = Layout::open(&request.image.layout)?;
         // Hold the writers' lock from before the base is read until the tag is set, so
         // a concurrent gc cannot remove the base's blobs in between.
@@ -275,7 +277,14 @@ impl Repacker {
 
         let writer = layout.layer_writer(compression, request.progress.clone())?;
         stats.lap("open", start);
-        let (summary, writer) = self.repack_layer(&rootfs, &options, writer, limits, &mut stats)?;
+        let (summary, writer) = self.repack_layer_in(
+            CapDir::from_dir(rootfs_dir),
+            &rootfs,
+            &options,
+            writer,
+            limits,
+            &mut stats,
+        )?;
         let start = Instant::now();
         let layer = if summary.entries > 0 {
             Some(store_layer(&layout, writer, compression)?)
@@ -335,16 +344,13 @@ impl Repacker {
 /// Make the bundle describe the new image: its manifest under the new name, the old
 /// one removed, `umoci.json` pointing at the new walk.
 fn refresh(bundle: &Bundle, walk: &[Descriptor], tag: &str, text: &str) -> Result<(), BundleError> {
-    let old = bundle.mtree_path()?;
+    let old = bundle.mtree_name()?;
     let mut walk = walk.to_vec();
     walk[0].set_annotation(descriptor::REF_NAME, tag);
     let new_name = bundle::mtree_name(&walk.last().expect("walks are never empty").digest);
     bundle.write_file(&new_name, text.as_bytes(), 0o644)?;
-    if old.file_name().is_some_and(|n| n != new_name.as_str()) {
-        std::fs::remove_file(&old).map_err(|e| BundleError {
-            path: old.clone(),
-            why: e.to_string(),
-        })?;
+    if old != new_name {
+        bundle.remove_file(&old)?;
     }
     let meta = BundleMeta::new(&walk, bundle.meta.map_options.clone());
     bundle.write_file(bundle::meta::FILE, &meta.encode(), 0o644)

@@ -6,16 +6,27 @@
 //! `~/.cache/repack`), named by the SHA-256 of the component bytes and the engine's
 //! compatibility hash, and are written atomically. Any problem with the cache only
 //! costs a compile.
+//!
+//! A compiled copy is native code that runs outside the sandbox, so it is only loaded
+//! from a directory owned by the effective user that no one else can write (no group
+//! or other write bit), and only if it is a regular file (never followed if it is a
+//! symlink) owned by that user and writable by no one else. Anything else is ignored
+//! with a warning and the component is compiled instead (and not stored in a directory
+//! others can write). Copies are written with mode 0600.
 
+use std::ffi::OsStr;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::SandboxError;
+use crate::handle;
 
 /// The default cache directory, if one can be named.
 pub fn default_dir() -> Option<PathBuf> {
@@ -38,33 +49,114 @@ fn key(engine: &Engine, bytes: &[u8]) -> String {
     format!("{hex}-{:016x}.cwasm", compat.finish())
 }
 
-/// Load the component for `bytes`: from the cache when a compiled copy exists, else
-/// compile it and store the result.
+/// Why an object in the cache is not trusted, if it is not: it must belong to the
+/// effective user and be writable by no one else.
+fn distrust(stat: &rustix::fs::Stat) -> Option<String> {
+    let me = rustix::process::geteuid().as_raw();
+    if stat.st_uid != me {
+        return Some(format!("owned by uid {}, not by uid {me}", stat.st_uid));
+    }
+    if stat.st_mode & 0o022 != 0 {
+        return Some(format!(
+            "writable by others (mode {:04o})",
+            stat.st_mode & 0o7777
+        ));
+    }
+    None
+}
+
+/// Open the cache directory `path` (creating it, mode 0700, if it is missing); `None`
+/// (with a warning) when it cannot be used or is not trusted.
+fn open_dir(path: &Path) -> Option<Dir> {
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+    {
+        tracing::warn!(path = %path.display(), "cannot create the component cache: {e}");
+        return None;
+    }
+    let dir = match handle::ambient_dir(path, true) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "cannot open the component cache: {e}");
+            return None;
+        }
+    };
+    let why = match rustix::fs::fstat(&dir) {
+        Ok(stat) => distrust(&stat),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(why) = why {
+        tracing::warn!(
+            path = %path.display(),
+            "not using the component cache: the directory is {why}; compiling instead"
+        );
+        return None;
+    }
+    Some(dir)
+}
+
+/// The bytes of the compiled copy `name` in `dir`, if there is a trusted one.
+fn read_trusted(dir: &Dir, name: &str, shown: &Path) -> Option<Vec<u8>> {
+    let file = match handle::open_regular(dir, name) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %shown.display(), "ignoring the cache entry: {e}");
+            return None;
+        }
+    };
+    let why = match rustix::fs::fstat(&file) {
+        Ok(stat) => distrust(&stat),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(why) = why {
+        tracing::warn!(
+            path = %shown.display(),
+            "ignoring the cache entry: it is {why}; compiling instead"
+        );
+        return None;
+    }
+    let mut bytes = Vec::new();
+    (&file).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// Load the component for `bytes`: from the cache when a trusted compiled copy exists,
+/// else compile it and store the result.
 pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Component, SandboxError> {
-    let Some(dir) = dir else {
+    let Some(path) = dir else {
         return compile(engine, bytes);
     };
-    let path = dir.join(key(engine, bytes));
-    if path.exists() {
-        // SAFETY: the file was produced by `Component::serialize` of this same engine
-        // configuration (its name carries the compatibility hash) and written atomically
-        // into the user's own cache directory; wasmtime checks its header on load.
+    let Some(dir) = open_dir(path) else {
+        return compile(engine, bytes);
+    };
+    let name = key(engine, bytes);
+    let shown = path.join(&name);
+    if let Some(compiled) = read_trusted(&dir, &name, &shown) {
+        // SAFETY: the bytes come from a regular file owned by the effective user, in a
+        // directory owned by that user, neither writable by anyone else (checked above
+        // on the very descriptors read): a file only this user (or root) could have
+        // written, and we write nothing there but `Component::serialize` output of this
+        // engine configuration (the name carries its compatibility hash). wasmtime
+        // checks the header on load.
         #[allow(unsafe_code)]
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        match unsafe { Component::deserialize(engine, &compiled) } {
             Ok(component) => {
-                tracing::debug!(path = %path.display(), "loaded compiled component from cache");
+                tracing::debug!(path = %shown.display(), "loaded compiled component from cache");
                 return Ok(component);
             }
             Err(e) => {
-                tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}")
+                tracing::warn!(path = %shown.display(), "ignoring unusable cache entry: {e:#}")
             }
         }
     }
     let component = compile(engine, bytes)?;
     match component.serialize() {
         Ok(compiled) => {
-            if let Err(e) = store(dir, &path, &compiled) {
-                tracing::warn!(path = %path.display(), "cannot cache compiled component: {e}");
+            if let Err(e) = store(&dir, &name, &compiled) {
+                tracing::warn!(path = %shown.display(), "cannot cache compiled component: {e}");
             }
         }
         Err(e) => tracing::warn!("cannot serialize compiled component: {e:#}"),
@@ -77,12 +169,17 @@ fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, SandboxError> {
     Component::new(engine, bytes).map_err(|e| SandboxError::Compile(format!("{e:#}")))
 }
 
-/// Write `data` to `path` atomically: temp file in the same directory, fsync, rename.
-fn store(dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+/// Write `data` as `name` in `dir` atomically, mode 0600: temp file, fsync, rename.
+fn store(dir: &Dir, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let (mut file, tmp) = handle::create_temp(dir, ".tmp-", 0o600)?;
+    let written = (|| -> std::io::Result<()> {
+        file.write_all(data)?;
+        file.sync_all()?;
+        rustix::fs::renameat(dir, &tmp, dir, OsStr::new(name))?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(dir, &tmp, rustix::fs::AtFlags::empty());
+    }
+    written
 }

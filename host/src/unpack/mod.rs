@@ -4,18 +4,22 @@
 //! [`Repacker::unpack_rootfs`] (umoci's `raw unpack`) makes the rootfs alone, and
 //! [`runtime::generate`] (`raw runtime-config`) the `config.json` alone.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
+use rustix::fs::{AtFlags, Mode};
 
 use serde_json::Value;
 use thiserror::Error;
 
 use crate::bindings::{LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
 use crate::bundle::meta::{self, MapOptions as BundleMaps, wit_mappings};
-use crate::bundle::{self, BundleError, BundleMeta, IdMap};
+use crate::bundle::{self, Bundle, BundleError, IdMap};
 use crate::capability::CapDir;
+use crate::handle;
 use crate::header;
 use crate::layout::{BlobReader, ImageRef, Layout, LayoutError};
 use crate::repack::image::BaseImage;
@@ -218,46 +222,55 @@ impl Repacker {
     pub fn unpack(&self, request: &Request, limits: &Limits) -> Result<Outcome, UnpackError> {
         let image = Image::load(&request.image, request.options.platform.as_ref())?;
         let (uid_maps, gid_maps) = request.options.effective_maps();
+        meta::check_maps(&uid_maps, "--uid-map").map_err(UnpackError::Invalid)?;
+        meta::check_maps(&gid_maps, "--gid-map").map_err(UnpackError::Invalid)?;
 
-        let bundle = &request.bundle;
-        let rootfs = bundle.join("rootfs");
-        let config_path = bundle.join("config.json");
-        let io = |p: &Path| {
-            let p = p.to_owned();
-            move |e: std::io::Error| {
-                UnpackError::Bundle(BundleError {
-                    path: p,
-                    why: e.to_string(),
-                })
-            }
-        };
-        if fs::metadata(bundle).is_ok_and(|m| !m.is_dir()) {
+        let path = &request.bundle;
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
             return Err(UnpackError::Invalid(format!(
                 "{}: is a file; the bundle must be a directory or a new path",
-                bundle.display()
+                path.display()
             )));
         }
-        for existing in [&rootfs, &config_path] {
-            if fs::symlink_metadata(existing).is_ok() {
+        let dir = open_bundle_dir(path)?;
+        let io = |name: &str| {
+            let p = path.join(name);
+            move |e: std::io::Error| UnpackError::Bundle(BundleError::from_io(&p, e))
+        };
+        for existing in ["rootfs", "config.json"] {
+            if rustix::fs::statat(&dir, existing, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
                 return Err(UnpackError::Invalid(format!(
                     "{}: already exists; unpack needs a bundle without it",
-                    existing.display()
+                    path.join(existing).display()
                 )));
             }
         }
-        fs::create_dir_all(bundle).map_err(io(bundle))?;
-        fs::set_permissions(bundle, fs::Permissions::from_mode(0o700)).map_err(io(bundle))?;
-        fs::create_dir(&rootfs).map_err(io(&rootfs))?;
-
-        let result = self.fill(request, &image, (&uid_maps, &gid_maps), limits);
+        // Made private, then given its owner and mode through its own descriptor: the
+        // name is never used again for anything but the removal after a failure.
+        rustix::fs::mkdirat(&dir, "rootfs", Mode::from_raw_mode(0o700))
+            .map_err(|e| io("rootfs")(e.into()))?;
+        let result = handle::dir_at(&dir, "rootfs")
+            .map_err(io("rootfs"))
+            .and_then(|rootfs| {
+                self.fill(
+                    request,
+                    &dir,
+                    rootfs,
+                    &image,
+                    (&uid_maps, &gid_maps),
+                    limits,
+                )
+            });
         if result.is_err() {
-            // Through a handle: no symlink followed, and without root, owner bits lent
-            // to directories the layers left without them (a 0000 directory with
-            // children).
-            if let Err(e) = crate::capability::remove_tree(&rootfs) {
-                tracing::warn!("{}: not removed after the failure: {e}", rootfs.display());
+            // Without recursion, and without root through directories the layers left
+            // without owner bits (a 0000 directory with children).
+            if let Err(e) = handle::remove_tree(&dir, OsStr::new("rootfs")) {
+                tracing::warn!(
+                    "{}: not removed after the failure: {e}",
+                    path.join("rootfs").display()
+                );
             }
-            let _ = fs::remove_file(&config_path);
+            let _ = rustix::fs::unlinkat(&dir, "config.json", AtFlags::empty());
         }
         result
     }
@@ -265,14 +278,19 @@ impl Repacker {
     fn fill(
         &self,
         request: &Request,
+        dir: &Dir,
+        rootfs_dir: Dir,
         image: &Image,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
         limits: &Limits,
     ) -> Result<Outcome, UnpackError> {
         let bundle = &request.bundle;
         let rootfs = bundle.join("rootfs");
+        let rootfs_err = |e: std::io::Error| BundleError::from_io(&rootfs, e);
+        let cap = CapDir::from_dir(rootfs_dir.try_clone().map_err(rootfs_err)?);
         let (manifest_text, stat_cache, warnings) = self.fill_rootfs(
             &rootfs,
+            rootfs_dir,
             image,
             &request.options,
             (uid_maps, gid_maps),
@@ -281,22 +299,22 @@ impl Repacker {
 
         let (runtime, _) = runtime::generate(
             image,
-            Some(&rootfs),
+            Some((&rootfs, &cap)),
             (uid_maps, gid_maps),
             request.options.rootless,
         )?;
         bundle::write_atomic(
+            dir,
             bundle,
             "config.json",
             &runtime_config::encode(&runtime),
             0o644,
         )?;
-
-        let manifest = image.walk.last().expect("walks are never empty");
         bundle::write_atomic(
+            dir,
             bundle,
-            &bundle::mtree_name(&manifest.digest),
-            manifest_text.as_bytes(),
+            bundle::STAT_CACHE,
+            stat_cache.as_bytes(),
             0o644,
         )?;
         let maps = BundleMaps {
@@ -304,9 +322,11 @@ impl Repacker {
             gid_mappings: (!gid_maps.is_empty()).then(|| gid_maps.to_vec()),
             rootless: request.options.rootless,
         };
-        let meta = BundleMeta::new(&image.walk, maps);
-        bundle::write_atomic(bundle, bundle::STAT_CACHE, stat_cache.as_bytes(), 0o644)?;
-        bundle::write_atomic(bundle, meta::FILE, &meta.encode(), 0o644)?;
+        let dir = dir
+            .try_clone()
+            .map_err(|e| BundleError::from_io(bundle, e))?;
+        Bundle::create(dir, bundle, &image.walk, &manifest_text, maps)?;
+        let manifest = image.walk.last().expect("walks are never empty");
         Ok(Outcome {
             manifest: manifest.digest.to_string(),
             layers: image.layers.len(),
@@ -314,12 +334,14 @@ impl Repacker {
         })
     }
 
-    /// Apply the image's layers to the empty directory `rootfs`: its owner is the
-    /// mapped root, its mode 0755, its times the epoch. Returns the manifest of the
-    /// result, its stat cache and the guest's warnings.
+    /// Apply the image's layers to the empty directory `rootfs_dir` (at `rootfs`, for
+    /// messages): its owner becomes the mapped root, its mode 0755, its times the
+    /// epoch. Returns the manifest of the result, its stat cache and the guest's
+    /// warnings.
     fn fill_rootfs(
         &self,
         rootfs: &Path,
+        rootfs_dir: Dir,
         image: &Image,
         options: &Options,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
@@ -331,19 +353,17 @@ impl Repacker {
                 "container uid/gid 0 has no mapping; the rootfs needs an owner".into(),
             ));
         };
-        let rootfs_err = |e: std::io::Error| BundleError {
-            path: rootfs.to_owned(),
-            why: e.to_string(),
-        };
+        let rootfs_err = |e: std::io::Error| BundleError::from_io(rootfs, e);
         if !options.rootless || rustix::process::geteuid().is_root() {
-            rustix::fs::chown(
-                rootfs,
+            rustix::fs::fchown(
+                &rootfs_dir,
                 Some(rustix::fs::Uid::from_raw(uid)),
                 Some(rustix::fs::Gid::from_raw(gid)),
             )
             .map_err(|e| rootfs_err(e.into()))?;
         }
-        fs::set_permissions(rootfs, fs::Permissions::from_mode(0o755)).map_err(rootfs_err)?;
+        rustix::fs::fchmod(&rootfs_dir, Mode::from_raw_mode(0o755))
+            .map_err(|e| rootfs_err(e.into()))?;
 
         let mut sources = Vec::with_capacity(image.layers.len());
         for (layer, diff_id) in image.layers.iter().zip(&image.diff_ids) {
@@ -370,14 +390,39 @@ impl Repacker {
             tree: rootfs.display().to_string(),
             date: header::date_now(),
         };
+        let writable = CapDir::from_dir_writable(rootfs_dir.try_clone().map_err(rootfs_err)?);
         // The rootfs root's time: the epoch, whatever the layers did to it.
-        let epoch = filetime_epoch(rootfs);
+        let epoch = filetime_epoch(&rootfs_dir);
         let out = self
-            .unpack_layers(rootfs, sources, &unpack_options, &header, limits)
+            .unpack_layers(writable, rootfs, sources, &unpack_options, &header, limits)
             .map_err(|e| corrupt_layer(&image.layout, &image.layers).unwrap_or_else(|| e.into()))?;
         epoch.map_err(rootfs_err)?;
         Ok(out)
     }
+}
+
+/// The bundle directory, created (with its parents) if missing, opened without
+/// following a symlink, and made private (0700).
+fn open_bundle_dir(path: &Path) -> Result<Dir, UnpackError> {
+    let err = |e: std::io::Error| UnpackError::Bundle(BundleError::from_io(path, e));
+    match fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)
+                    .map_err(|e| UnpackError::Bundle(BundleError::from_io(parent, e)))?;
+            }
+            match fs::create_dir(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(e) => return Err(err(e)),
+    }
+    let dir = handle::ambient_dir(path, false).map_err(err)?;
+    rustix::fs::fchmod(&dir, Mode::from_raw_mode(0o700)).map_err(|e| err(e.into()))?;
+    Ok(dir)
 }
 
 /// After a failed layer: the first layer blob that does not match its descriptor.
@@ -400,19 +445,17 @@ fn corrupt_layer(layout: &Layout, layers: &[crate::layout::Descriptor]) -> Optio
 }
 
 /// Set the rootfs directory's times to the Unix epoch.
-fn filetime_epoch(rootfs: &Path) -> Result<(), std::io::Error> {
+fn filetime_epoch(rootfs: &Dir) -> Result<(), std::io::Error> {
     let zero = rustix::fs::Timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
+    rustix::fs::futimens(
         rootfs,
         &rustix::fs::Timestamps {
             last_access: zero,
             last_modification: zero,
         },
-        rustix::fs::AtFlags::empty(),
     )
     .map_err(Into::into)
 }

@@ -36,7 +36,11 @@ impl Repacker {
                 why: e.to_string(),
             })?;
         }
-        let result = self.fill_rootfs(rootfs, &image, options, (&maps.0, &maps.1), limits);
+        let result = crate::handle::ambient_dir(rootfs, false)
+            .map_err(|e| UnpackError::Bundle(BundleError::from_io(rootfs, e)))
+            .and_then(|dir| {
+                self.fill_rootfs(rootfs, dir, &image, options, (&maps.0, &maps.1), limits)
+            });
         match result {
             Ok((_, _, warnings)) => Ok(Outcome {
                 manifest: image

@@ -8,7 +8,6 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{IdMap, Image, UnpackError, account_file};
-use crate::bundle::BundleError;
 use crate::capability::CapDir;
 use crate::runtime_config::{self, RuntimeOptions};
 
@@ -21,7 +20,7 @@ use crate::runtime_config::{self, RuntimeOptions};
 /// a name becomes root:root with the warning returned alongside.
 pub fn generate(
     image: &Image,
-    rootfs: Option<&Path>,
+    rootfs: Option<(&Path, &CapDir)>,
     (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
     rootless: bool,
 ) -> Result<(Value, Option<String>), UnpackError> {
@@ -37,13 +36,9 @@ pub fn generate(
     };
     let config = &image.base.config;
     let generated = match rootfs {
-        Some(rootfs) => {
-            let cap = CapDir::open_ambient(rootfs).map_err(|e| BundleError {
-                path: rootfs.to_owned(),
-                why: e.to_string(),
-            })?;
-            let passwd = account_file(&cap, b"etc/passwd");
-            let group = account_file(&cap, b"etc/group");
+        Some((_, cap)) => {
+            let passwd = account_file(cap, b"etc/passwd");
+            let group = account_file(cap, b"etc/group");
             runtime_config::generate(config, passwd.as_deref(), group.as_deref(), &options)
                 .map(|c| (c, None))
         }
@@ -52,7 +47,10 @@ pub fn generate(
     let (mut generated, warning) =
         generated.map_err(|e| UnpackError::Invalid(format!("config.json: {e}")))?;
     if let Some(root) = generated.get_mut("root").and_then(Value::as_object_mut) {
-        root.insert("path".into(), base_name(rootfs).into());
+        root.insert(
+            "path".into(),
+            base_name(rootfs.map(|(path, _)| path)).into(),
+        );
     }
     Ok((generated, warning))
 }
