@@ -8,6 +8,8 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use repack_host::repack::HistoryRequest;
 use repack_host::sandbox::parse_size;
 
+pub mod registry;
+
 /// Repack OCI image bundles in a WebAssembly sandbox (umoci's unpack and repack).
 #[derive(Debug, Parser)]
 #[command(
@@ -97,6 +99,10 @@ pub enum Command {
     Raw(RawCommand),
     /// Build a small image, unpack it, change it and repack it, all in a scratch directory.
     Demo(DemoArgs),
+    /// Copy an image from a registry into a layout.
+    Pull(registry::PullArgs),
+    /// Copy an image from a layout to a registry, sending only the blobs it lacks.
+    Push(registry::PushArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout, or write one page per command.
@@ -451,6 +457,13 @@ pub struct RepackArgs {
     /// Print where the time went on stderr (phases, host calls, compression, memory).
     #[arg(long)]
     pub stats: bool,
+    /// Then push the new image to docker://HOST[:PORT]/REPOSITORY[:TAG] (only the blobs
+    /// the registry lacks).
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// How to reach the registry of --push.
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
 }
 
 /// Layer compression.
@@ -482,7 +495,7 @@ impl From<Compression> for repack_host::repack::CompressionChoice {
 /// `unpack` arguments, as umoci's.
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
-    /// The image to unpack.
+    /// The image to unpack (LAYOUT[:TAG], or docker://… with --layout).
     #[command(flatten)]
     pub image: ImageArgs,
     /// The bundle directory to create.
@@ -490,6 +503,9 @@ pub struct UnpackArgs {
     /// How the layers are applied.
     #[command(flatten)]
     pub unpack: UnpackFlags,
+    /// Unpacking from a registry.
+    #[command(flatten)]
+    pub remote: registry::RemoteArgs,
 }
 
 /// `demo` arguments.

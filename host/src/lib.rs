@@ -21,6 +21,7 @@ pub mod bundle;
 pub mod capability;
 pub mod header;
 pub mod layout;
+pub mod registry;
 pub mod repack;
 pub mod repacker;
 pub mod runtime_config;

@@ -29,6 +29,9 @@ pub mod runtime;
 /// The most bytes read from the rootfs's `/etc/passwd` or `/etc/group`.
 const MAX_ACCOUNT_FILE: u64 = 4 << 20;
 
+/// Opens one layer blob of an image for the guest.
+pub type OpenLayer = dyn Fn(&Layout, &crate::layout::Descriptor) -> Result<BlobReader, LayoutError>;
+
 /// One unpack.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -104,6 +107,15 @@ impl Image {
     pub fn load(image: &ImageRef) -> Result<Image, UnpackError> {
         let layout = Layout::open(&image.layout)?;
         let walk = layout.resolve_one(&image.tag)?;
+        Self::from_walk(layout, walk)
+    }
+
+    /// The image at the end of `walk` (its manifest and config must be in the layout;
+    /// its layers need not be yet).
+    pub fn from_walk(
+        layout: Layout,
+        walk: Vec<crate::layout::Descriptor>,
+    ) -> Result<Image, UnpackError> {
         let base = BaseImage::load(&layout, walk.clone())?;
         let layers = base.layers();
         let diff_ids: Vec<String> = base
@@ -211,6 +223,18 @@ impl Repacker {
     /// Unpack an image into a new bundle (see the module documentation).
     pub fn unpack(&self, request: &Request, limits: &Limits) -> Result<Outcome, UnpackError> {
         let image = Image::load(&request.image)?;
+        self.unpack_image(request, &image, &BlobReader::open, limits)
+    }
+
+    /// Unpack `image`, reading each layer through `open` (a layout's blob, or one that
+    /// streams from elsewhere as it lands in the layout).
+    pub fn unpack_image(
+        &self,
+        request: &Request,
+        image: &Image,
+        open: &OpenLayer,
+        limits: &Limits,
+    ) -> Result<Outcome, UnpackError> {
         let (uid_maps, gid_maps) = request.options.effective_maps();
 
         let bundle = &request.bundle;
@@ -243,7 +267,7 @@ impl Repacker {
         fs::set_permissions(bundle, fs::Permissions::from_mode(0o700)).map_err(io(bundle))?;
         fs::create_dir(&rootfs).map_err(io(&rootfs))?;
 
-        let result = self.fill(request, &image, (&uid_maps, &gid_maps), limits);
+        let result = self.fill(request, image, open, (&uid_maps, &gid_maps), limits);
         if result.is_err() {
             // Through a handle: no symlink followed, and without root, owner bits lent
             // to directories the layers left without them (a 0000 directory with
@@ -260,6 +284,7 @@ impl Repacker {
         &self,
         request: &Request,
         image: &Image,
+        open: &OpenLayer,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
         limits: &Limits,
     ) -> Result<Outcome, UnpackError> {
@@ -268,6 +293,7 @@ impl Repacker {
         let (manifest_text, stat_cache, warnings) = self.fill_rootfs(
             &rootfs,
             image,
+            open,
             &request.options,
             (uid_maps, gid_maps),
             limits,
@@ -315,6 +341,7 @@ impl Repacker {
         &self,
         rootfs: &Path,
         image: &Image,
+        open: &OpenLayer,
         options: &Options,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
         limits: &Limits,
@@ -342,7 +369,7 @@ impl Repacker {
         let mut sources = Vec::with_capacity(image.layers.len());
         for (layer, diff_id) in image.layers.iter().zip(&image.diff_ids) {
             sources.push((
-                BlobReader::open(&image.layout, layer)?,
+                open(&image.layout, layer)?,
                 LayerInfo {
                     media_type: layer.media_type.clone(),
                     diff_id: diff_id.clone(),

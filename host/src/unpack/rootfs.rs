@@ -36,7 +36,14 @@ impl Repacker {
                 why: e.to_string(),
             })?;
         }
-        let result = self.fill_rootfs(rootfs, &image, options, (&maps.0, &maps.1), limits);
+        let result = self.fill_rootfs(
+            rootfs,
+            &image,
+            &crate::layout::BlobReader::open,
+            options,
+            (&maps.0, &maps.1),
+            limits,
+        );
         match result {
             Ok((_, _, warnings)) => Ok(Outcome {
                 manifest: image
