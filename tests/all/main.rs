@@ -8,6 +8,7 @@ mod fuzz_regressions;
 mod generated_docs;
 mod layout_commands;
 mod legal_layers;
+mod registry;
 mod rootless_user;
 mod sandbox;
 mod support;

@@ -62,10 +62,7 @@ pub fn pull(args: &PullArgs) -> Result<()> {
 /// Run `repack-host push`.
 pub fn push(args: &PushArgs) -> Result<()> {
     let image = ImageRef::parse(&args.image)?;
-    let mut reference = RemoteRef::parse(&args.reference)?;
-    if !args.reference.contains('@') && !has_tag(&args.reference) {
-        reference = reference.with_target(Target::Tag(image.tag.clone()));
-    }
+    let reference = push_target(&args.reference, &image.tag)?;
     push_image(&image, &reference, &args.registry)
 }
 
@@ -101,10 +98,15 @@ fn has_tag(text: &str) -> bool {
         .is_some_and(|last| last.contains(':'))
 }
 
-/// Check a `--push` value early, before a repack spends any time.
-pub fn push_target(text: &str) -> Result<RemoteRef> {
+/// Where a push goes: `text`, whose tag defaults to the local image's `tag`. Checked
+/// before a repack spends any time.
+pub fn push_target(text: &str, tag: &str) -> Result<RemoteRef> {
     if !RemoteRef::is_remote(text) {
-        bail!("--push {text:?}: expected docker://HOST[:PORT]/REPOSITORY[:TAG]");
+        bail!("{text:?}: expected docker://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]");
     }
-    Ok(RemoteRef::parse(text)?)
+    let reference = RemoteRef::parse(text)?;
+    if text.contains('@') || has_tag(text) {
+        return Ok(reference);
+    }
+    Ok(reference.with_target(Target::Tag(tag.to_owned())))
 }

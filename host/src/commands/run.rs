@@ -56,7 +56,7 @@ pub fn run(global: &GlobalArgs, args: &RepackArgs) -> Result<()> {
     let push = args
         .push
         .as_deref()
-        .map(registry::push_target)
+        .map(|text| registry::push_target(text, &request.image.tag))
         .transpose()?;
     request.progress = progress();
     let engine = repacker(global)?;

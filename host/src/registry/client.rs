@@ -446,10 +446,12 @@ impl Client {
 
     /// The error for a transport failure after `tries` tries.
     fn connection_error(&self, call: &Call, error: &ureq::Error, tries: u32) -> RegistryError {
+        let text = error.to_string();
         let hint = match error {
-            ureq::Error::Rustls(_) | ureq::Error::Tls(_) => {
-                "; for a registry with its own CA pass --cert-dir DIR (DIR/*.crt), for a plain-HTTP one --tls-verify=false"
+            _ if text.contains("CaUsedAsEndEntity") => {
+                "; the registry's certificate is a CA certificate, which is refused as a server certificate: sign a server certificate with that CA, or pass --tls-verify=false"
             }
+            _ if tls_error(error) => TLS_HINT,
             ureq::Error::HostNotFound => "; check the host name",
             _ => "; check that the registry is running and reachable",
         };
@@ -503,12 +505,29 @@ fn challenge(response: &Response<ureq::Body>) -> Option<Challenge> {
         .find_map(Challenge::parse)
 }
 
+/// What to do about a TLS failure.
+const TLS_HINT: &str = "; for a registry with its own CA pass --cert-dir DIR (DIR/*.crt), for a plain-HTTP one --tls-verify=false";
+
+/// Whether a transport error is a TLS failure (a certificate refused, a handshake a
+/// plain-HTTP server cannot answer): trying again does not help.
+fn tls_error(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
+}
+
 /// Whether a transport error may pass if tried again.
 fn transient(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_)
-    ) || matches!(e, ureq::Error::Protocol(_))
+    !tls_error(e)
+        && matches!(
+            e,
+            ureq::Error::Io(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::Timeout(_)
+                | ureq::Error::Protocol(_)
+        )
 }
 
 /// The delay before try `tries + 1`.

@@ -62,22 +62,41 @@ pub fn pull(
     platform: &Platform,
 ) -> Result<Pulled, RegistryError> {
     crate::layout::check_tag(tag)?;
-    let layout = open_or_init(layout_path)?;
     let client = Arc::new(Client::connect(reference, Access::Pull, options)?);
-    let (documents, mut fetched) = fetch_documents(&client, &layout, reference, platform)?;
+    let created = std::fs::symlink_metadata(layout_path).is_err();
+    let layout = open_or_init(layout_path)?;
+    let result = pull_into(&layout, &client, reference, tag, platform);
+    if result.is_err() && created {
+        // A layout this pull created goes with it.
+        drop(layout);
+        let _ = std::fs::remove_dir_all(layout_path);
+    }
+    result
+}
+
+fn pull_into(
+    layout: &Layout,
+    client: &Arc<Client>,
+    reference: &RemoteRef,
+    tag: &str,
+    platform: &Platform,
+) -> Result<Pulled, RegistryError> {
+    let layout = layout;
+    let client = Arc::clone(client);
+    let (documents, mut fetched) = fetch_documents(&client, layout, reference, platform)?;
     let mut bytes = 0;
     let mut present = 0;
     for layer in &documents.layers {
-        if has_blob(&layout, layer) {
+        if has_blob(layout, layer) {
             present += 1;
             continue;
         }
-        let written = land(&layout, &client, layer)?;
+        let written = land(layout, &client, layer)?;
         layout.commit_layer(&written)?;
         fetched += 1;
         bytes += layer.size;
     }
-    tag_pulled(&layout, tag, &documents, reference)?;
+    tag_pulled(layout, tag, &documents, reference)?;
     Ok(Pulled {
         documents,
         fetched,

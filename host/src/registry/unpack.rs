@@ -26,13 +26,31 @@ pub fn unpack(
     limits: &Limits,
 ) -> Result<(Outcome, Documents), RegistryError> {
     crate::layout::check_tag(&request.image.tag)?;
-    let layout = open_or_init(&request.image.layout)?;
     let client = Arc::new(Client::connect(reference, Access::Pull, options)?);
-    let (documents, _) = fetch_documents(&client, &layout, reference, platform)?;
+    let path = &request.image.layout;
+    let created = std::fs::symlink_metadata(path).is_err();
+    let result = into_layout(repacker, &client, reference, platform, request, limits);
+    if result.is_err() && created {
+        // A layout this unpack created goes with it.
+        let _ = std::fs::remove_dir_all(path);
+    }
+    result
+}
+
+fn into_layout(
+    repacker: &Repacker,
+    client: &Arc<Client>,
+    reference: &RemoteRef,
+    platform: &Platform,
+    request: &Request,
+    limits: &Limits,
+) -> Result<(Outcome, Documents), RegistryError> {
+    let layout = open_or_init(&request.image.layout)?;
+    let (documents, _) = fetch_documents(client, &layout, reference, platform)?;
     let image = Image::from_walk(layout, vec![documents.manifest.clone()])?;
     let landed: Landed = Arc::new(Mutex::new(Vec::new()));
     let open = {
-        let client = Arc::clone(&client);
+        let client = Arc::clone(client);
         let landed = Arc::clone(&landed);
         move |layout: &crate::layout::Layout, desc: &crate::layout::Descriptor| {
             if has_blob(layout, desc) {
