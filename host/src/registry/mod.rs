@@ -6,7 +6,7 @@
 //! with `--tls-verify=false`, and every request retried with backoff on 429, 5xx and
 //! dropped connections.
 //!
-//! - [`reference`]: `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
+//! - [`reference`]: registry references (`docker://HOST/REPO:TAG`).
 //! - [`auth`]: credentials and challenges.
 //! - [`tls`]: CA bundles and certificate directories.
 //! - [`client`]: requests, authentication, retries.

@@ -81,7 +81,6 @@ fn pull_into(
     tag: &str,
     platform: &Platform,
 ) -> Result<Pulled, RegistryError> {
-    let layout = layout;
     let client = Arc::clone(client);
     let (documents, mut fetched) = fetch_documents(&client, layout, reference, platform)?;
     let mut bytes = 0;

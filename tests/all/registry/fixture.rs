@@ -294,7 +294,7 @@ fn serve_token(mut stream: TcpStream, x5c: &str, key: &Path) -> std::io::Result<
     let access: Vec<serde_json::Value> = query
         .split('&')
         .filter_map(|kv| kv.strip_prefix("scope="))
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .filter_map(|scope| {
             let mut parts = scope.splitn(3, ':');
             let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
