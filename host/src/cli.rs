@@ -8,6 +8,8 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use repack_host::repack::HistoryRequest;
 use repack_host::sandbox::{parse_duration, parse_size};
 
+pub mod registry;
+
 /// Repack OCI image bundles in a WebAssembly sandbox (umoci's unpack and repack).
 #[derive(Debug, Parser)]
 #[command(
@@ -99,6 +101,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run many jobs (one JSON object per line) on one engine, N at a time.
     Batch(BatchArgs),
+    /// Copy an image from a registry into a layout.
+    Pull(registry::PullArgs),
+    /// Copy an image from a layout to a registry, sending only the blobs it lacks.
+    Push(registry::PushArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout, or write one page per command.
@@ -487,6 +493,13 @@ pub struct RepackArgs {
     /// Print where the time went on stderr (phases, host calls, compression, memory).
     #[arg(long)]
     pub stats: bool,
+    /// Then push the new image to docker://HOST[:PORT]/REPOSITORY[:TAG] (only the blobs
+    /// the registry lacks).
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// How to reach the registry of --push.
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
 }
 
 /// Layer compression.
@@ -518,7 +531,7 @@ impl From<Compression> for repack_host::repack::CompressionChoice {
 /// `unpack` arguments, as umoci's.
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
-    /// The image to unpack.
+    /// The image to unpack (LAYOUT[:TAG], or docker://… with --layout).
     #[command(flatten)]
     pub image: ImageArgs,
     /// The bundle directory to create.
@@ -526,6 +539,9 @@ pub struct UnpackArgs {
     /// How the layers are applied.
     #[command(flatten)]
     pub unpack: UnpackFlags,
+    /// Unpacking from a registry.
+    #[command(flatten)]
+    pub remote: registry::RemoteArgs,
 }
 
 /// `demo` arguments.

@@ -24,6 +24,7 @@ pub mod cpu;
 pub mod handle;
 pub mod header;
 pub mod layout;
+pub mod registry;
 pub mod repack;
 pub mod repacker;
 pub mod runtime_config;

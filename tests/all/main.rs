@@ -13,6 +13,7 @@ mod legal_layers;
 mod multi_platform;
 mod no_wasi;
 mod peer_hosts;
+mod registry;
 mod rootless_user;
 mod sandbox;
 mod support;

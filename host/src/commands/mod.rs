@@ -13,6 +13,7 @@ mod layout;
 mod man;
 mod raw_mtree;
 mod raw_unpack;
+mod registry;
 mod run;
 mod runtime_config;
 mod stat;
@@ -47,6 +48,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Stat(args) => stat::run(args),
         Command::Config(args) => config::run(args),
         Command::Insert(args) => insert::run(global, args),
+        Command::Pull(args) => registry::pull(args),
+        Command::Push(args) => registry::push(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::Help(args) => help::run(args),

@@ -8,7 +8,7 @@ use repack_host::layout::ImageRef;
 use repack_host::repack::{Outcome, Request};
 use serde_json::json;
 
-use super::{limits, repacker};
+use super::{limits, registry, repacker};
 use crate::cli::{GlobalArgs, RepackArgs};
 
 /// The default `created_by` of our history entries.
@@ -53,6 +53,11 @@ fn progress() -> Option<ProgressBar> {
 pub fn run(global: &GlobalArgs, args: &RepackArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let mut request = request(args)?;
+    let push = args
+        .push
+        .as_deref()
+        .map(|text| registry::push_target(text, &request.image.tag))
+        .transpose()?;
     request.progress = progress();
     let engine = repacker(global)?;
     let loaded = start.elapsed();
@@ -65,6 +70,9 @@ pub fn run(global: &GlobalArgs, args: &RepackArgs) -> Result<()> {
         tracing::warn!("{warning}");
     }
     print(&outcome, args.json);
+    if let Some(reference) = &push {
+        registry::push_image(&request.image, reference, &args.registry)?;
+    }
     if args.stats {
         let mut stats = outcome.stats.clone();
         stats

@@ -4,9 +4,10 @@
 use anyhow::{Context, Result, anyhow};
 use repack_host::bundle::IdMap;
 use repack_host::layout::{ImageRef, Platform};
+use repack_host::registry::RemoteRef;
 use repack_host::unpack::{Options, Request, parse_map};
 
-use super::{limits, repacker};
+use super::{limits, registry, repacker};
 use crate::cli::{GlobalArgs, MapArgs, UnpackArgs, UnpackFlags};
 
 /// Run `repack-host unpack`.
@@ -14,15 +15,43 @@ pub fn run(global: &GlobalArgs, args: &UnpackArgs) -> Result<()> {
     if args.bundle.as_os_str().is_empty() {
         anyhow::bail!("the bundle path is empty");
     }
+    let remote = RemoteRef::is_remote(&args.image.image);
+    let reference = remote
+        .then(|| RemoteRef::parse(&args.image.image))
+        .transpose()?;
+    let image = match (&reference, &args.remote.layout) {
+        (Some(r), Some(layout)) => registry::local_image(layout, r)?,
+        (Some(_), None) => {
+            anyhow::bail!(
+                "unpack --image docker://… needs --layout LAYOUT[:TAG] to keep the image in"
+            )
+        }
+        (None, Some(_)) => anyhow::bail!("--layout is only for --image docker://…"),
+        (None, None) => ImageRef::parse(&args.image.image)?,
+    };
     let request = Request {
-        image: ImageRef::parse(&args.image.image)?,
+        image,
         bundle: args.bundle.clone(),
         options: options(&args.unpack)?,
     };
-    let outcome = repacker(global)?
-        .unpack(&request, &limits(global))
-        .with_context(|| format!("unpack {}", args.bundle.display()))
-        .map_err(|e| rootless_hint(e, args.unpack.maps.rootless))?;
+    let engine = repacker(global)?;
+    let outcome = match &reference {
+        Some(reference) => repack_host::registry::unpack::unpack(
+            &engine,
+            reference,
+            &registry::options(&args.remote.registry)?,
+            &registry::platform(&args.remote.registry)?,
+            &request,
+            &limits(global),
+        )
+        .map(|(outcome, _)| outcome)
+        .map_err(anyhow::Error::from),
+        None => engine
+            .unpack(&request, &limits(global))
+            .map_err(anyhow::Error::from),
+    }
+    .with_context(|| format!("unpack {}", args.bundle.display()))
+    .map_err(|e| rootless_hint(e, args.unpack.maps.rootless))?;
     for warning in &outcome.warnings {
         tracing::warn!("{warning}");
     }

@@ -9,10 +9,27 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Descriptor, Digest, Layout, LayoutError, blob};
 
+/// Where a blob's bytes come from.
+enum Source {
+    /// The layout's blob file.
+    File(File),
+    /// Another stream (a registry blob landing in the layout as it is read).
+    Stream(Box<dyn Read + Send>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(file) => f.debug_tuple("File").field(file).finish(),
+            Source::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
 /// A verified blob stream.
 #[derive(Debug)]
 pub struct BlobReader {
-    file: File,
+    file: Source,
     digest: Digest,
     size: u64,
     seen: u64,
@@ -27,7 +44,7 @@ impl BlobReader {
     pub fn open(layout: &Layout, desc: &Descriptor) -> Result<Self, LayoutError> {
         let file = layout.open_blob(&desc.digest)?;
         Ok(BlobReader {
-            file,
+            file: Source::File(file),
             digest: desc.digest.clone(),
             size: desc.size,
             seen: 0,
@@ -35,6 +52,19 @@ impl BlobReader {
             done: false,
             failed: None,
         })
+    }
+
+    /// The blob `desc` names, read from `stream` and verified the same way.
+    pub fn from_stream(desc: &Descriptor, stream: impl Read + Send + 'static) -> Self {
+        BlobReader {
+            file: Source::Stream(Box::new(stream)),
+            digest: desc.digest.clone(),
+            size: desc.size,
+            seen: 0,
+            hash: Sha256::new(),
+            done: false,
+            failed: None,
+        }
     }
 
     /// The error for a blob that does not match its descriptor, as
@@ -67,18 +97,21 @@ impl BlobReader {
         let left = self.size.saturating_sub(self.seen).saturating_add(1);
         let want = max.min(usize::try_from(left).unwrap_or(usize::MAX)).max(1);
         let mut buf = vec![0u8; want];
-        let n = self
-            .file
-            .read(&mut buf)
-            .map_err(|e| format!("blob {}: {e}", self.digest))?;
+        let read = match &mut self.file {
+            Source::File(file) => file.read(&mut buf),
+            Source::Stream(stream) => stream.read(&mut buf),
+        };
+        let n = read.map_err(|e| format!("blob {}: {e}", self.digest))?;
         buf.truncate(n);
         self.seen += n as u64;
         if self.seen > self.size {
             // Read one byte past the size only; the blob's length is the file's.
-            let actual = self
-                .file
-                .metadata()
-                .map_or(self.seen, |m| m.len().max(self.seen));
+            let actual = match &self.file {
+                Source::File(file) => file
+                    .metadata()
+                    .map_or(self.seen, |m| m.len().max(self.seen)),
+                Source::Stream(_) => self.seen,
+            };
             return Err(self.mismatch(blob::size_mismatch(self.size, actual)));
         }
         self.hash.update(&buf);

@@ -33,6 +33,9 @@ pub mod runtime;
 /// The most bytes read from the rootfs's `/etc/passwd` or `/etc/group`.
 const MAX_ACCOUNT_FILE: u64 = 4 << 20;
 
+/// Opens one layer blob of an image for the guest.
+pub type OpenLayer = dyn Fn(&Layout, &crate::layout::Descriptor) -> Result<BlobReader, LayoutError>;
+
 /// One unpack.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -114,6 +117,15 @@ impl Image {
     ) -> Result<Image, UnpackError> {
         let layout = Layout::open(&image.layout)?;
         let walk = layout.resolve_platform(&image.tag, platform)?;
+        Self::from_walk(layout, walk)
+    }
+
+    /// The image at the end of `walk` (its manifest and config must be in the layout;
+    /// its layers need not be yet).
+    pub fn from_walk(
+        layout: Layout,
+        walk: Vec<crate::layout::Descriptor>,
+    ) -> Result<Image, UnpackError> {
         let base = BaseImage::load(&layout, walk.clone())?;
         let layers = base.layers();
         let diff_ids: Vec<String> = base
@@ -221,6 +233,18 @@ impl Repacker {
     /// Unpack an image into a new bundle (see the module documentation).
     pub fn unpack(&self, request: &Request, limits: &Limits) -> Result<Outcome, UnpackError> {
         let image = Image::load(&request.image, request.options.platform.as_ref())?;
+        self.unpack_image(request, &image, &BlobReader::open, limits)
+    }
+
+    /// Unpack `image`, reading each layer through `open` (a layout's blob, or one that
+    /// streams from elsewhere as it lands in the layout).
+    pub fn unpack_image(
+        &self,
+        request: &Request,
+        image: &Image,
+        open: &OpenLayer,
+        limits: &Limits,
+    ) -> Result<Outcome, UnpackError> {
         let (uid_maps, gid_maps) = request.options.effective_maps();
         meta::check_maps(&uid_maps, "--uid-map").map_err(UnpackError::Invalid)?;
         meta::check_maps(&gid_maps, "--gid-map").map_err(UnpackError::Invalid)?;
@@ -256,7 +280,7 @@ impl Repacker {
                     request,
                     &dir,
                     rootfs,
-                    &image,
+                    (image, open),
                     (&uid_maps, &gid_maps),
                     limits,
                 )
@@ -280,7 +304,7 @@ impl Repacker {
         request: &Request,
         dir: &Dir,
         rootfs_dir: Dir,
-        image: &Image,
+        (image, open): (&Image, &OpenLayer),
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
         limits: &Limits,
     ) -> Result<Outcome, UnpackError> {
@@ -291,7 +315,7 @@ impl Repacker {
         let (manifest_text, stat_cache, warnings) = self.fill_rootfs(
             &rootfs,
             rootfs_dir,
-            image,
+            (image, open),
             &request.options,
             (uid_maps, gid_maps),
             limits,
@@ -342,7 +366,7 @@ impl Repacker {
         &self,
         rootfs: &Path,
         rootfs_dir: Dir,
-        image: &Image,
+        (image, open): (&Image, &OpenLayer),
         options: &Options,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
         limits: &Limits,
@@ -368,7 +392,7 @@ impl Repacker {
         let mut sources = Vec::with_capacity(image.layers.len());
         for (layer, diff_id) in image.layers.iter().zip(&image.diff_ids) {
             sources.push((
-                BlobReader::open(&image.layout, layer)?,
+                open(&image.layout, layer)?,
                 LayerInfo {
                     media_type: layer.media_type.clone(),
                     diff_id: diff_id.clone(),

@@ -39,7 +39,14 @@ impl Repacker {
         let result = crate::handle::ambient_dir(rootfs, false)
             .map_err(|e| UnpackError::Bundle(BundleError::from_io(rootfs, e)))
             .and_then(|dir| {
-                self.fill_rootfs(rootfs, dir, &image, options, (&maps.0, &maps.1), limits)
+                self.fill_rootfs(
+                    rootfs,
+                    dir,
+                    (&image, &crate::layout::BlobReader::open),
+                    options,
+                    (&maps.0, &maps.1),
+                    limits,
+                )
             });
         match result {
             Ok((_, _, warnings)) => Ok(Outcome {
