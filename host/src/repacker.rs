@@ -27,12 +27,7 @@ pub const RACY_WINDOW: Duration = Duration::from_millis(20);
 pub enum JobError {
     /// A directory to grant could not be opened.
     #[error("{}: {source}", path.display())]
-    Grant {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: CapError,
-    },
+    Grant { path: PathBuf, source: CapError },
     /// The guest reported a failure on one object.
     #[error("{}: {message}", display_path(root, path))]
     Guest {

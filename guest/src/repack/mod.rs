@@ -74,16 +74,10 @@ pub enum RepackError {
     Walk(WalkError),
     /// One object cannot go into the layer.
     #[error("{}: {message}", display(path))]
-    Object {
-        /// Its path.
-        path: Vec<u8>,
-        /// Why.
-        message: String,
-    },
+    Object { path: Vec<u8>, message: String },
     /// An object changed while it was being read.
     #[error("changed during repack: {}: {why}", display(path))]
     Changed {
-        /// Its path.
         path: Vec<u8>,
         /// What was seen.
         why: String,

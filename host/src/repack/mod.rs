@@ -39,7 +39,7 @@ pub enum CompressionChoice {
     /// The base image's last compressed layer's, else gzip.
     #[default]
     Auto,
-    /// This one.
+    /// The one asked for.
     Fixed(Compression),
 }
 
