@@ -19,6 +19,7 @@
 pub mod bindings;
 pub mod bundle;
 pub mod capability;
+pub mod go_json;
 pub mod header;
 pub mod layout;
 pub mod repack;

@@ -180,10 +180,10 @@ fn rootless_unpack_of_locked_directories_equals_umoci() {
         )
     };
     assert_eq!(mtree("ours"), mtree("theirs"), ".mtree");
-    assert_eq!(
-        fs::read(at("ours/config.json")).unwrap(),
-        fs::read(at("theirs/config.json")).unwrap(),
-        "config.json"
+    crate::support::assert_same_json(
+        &fs::read(at("ours/config.json")).unwrap(),
+        &fs::read(at("theirs/config.json")).unwrap(),
+        "config.json",
     );
 }
 

@@ -154,3 +154,13 @@ pub fn assert_same_paths<V: PartialEq + std::fmt::Debug>(
     }
     assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
 }
+
+/// Assert that two `config.json` files hold the same JSON value. Ours is built from the
+/// runtime-spec types, whose field order differs from Go's, so the bytes differ while
+/// every key and value is umoci's.
+pub fn assert_same_json(ours: &[u8], theirs: &[u8], what: &str) {
+    let parse = |bytes: &[u8], whose: &str| -> serde_json::Value {
+        serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: {whose} is not JSON: {e}"))
+    };
+    assert_eq!(parse(ours, "ours"), parse(theirs, "theirs"), "{what}");
+}

@@ -291,10 +291,10 @@ fn raw_runtime_config_equals_umoci_s() {
                     .args(flags)
                     .arg(&theirs),
             );
-            assert_eq!(
-                fs::read_to_string(&ours).unwrap(),
-                fs::read_to_string(&theirs).unwrap(),
-                "{what}"
+            crate::support::assert_same_json(
+                &fs::read(&ours).unwrap(),
+                &fs::read(&theirs).unwrap(),
+                &what,
             );
             assert_eq!(fs::metadata(&ours).unwrap().mode() & 0o777, 0o644);
             // A user name with nothing to look it up in: root, with umoci's warning.

@@ -300,10 +300,10 @@ impl Lab {
         };
         assert_eq!(mtree(ours), mtree(theirs), "{what}: .mtree");
         let read = |b: &str, f: &str| fs::read_to_string(self.at(b).join(f)).unwrap();
-        assert_eq!(
-            read(ours, "config.json"),
-            read(theirs, "config.json"),
-            "{what}: config.json"
+        crate::support::assert_same_json(
+            read(ours, "config.json").as_bytes(),
+            read(theirs, "config.json").as_bytes(),
+            &format!("{what}: config.json"),
         );
         let theirs_meta = read(theirs, "umoci.json");
         assert!(
