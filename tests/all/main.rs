@@ -1,6 +1,7 @@
 //! End-to-end tests of repack-host: the CLI, the sandbox limits, and interop with umoci.
 //!
-//! One test binary (linking wasmtime once); each module is one concern.
+//! One test binary for these (linking wasmtime once); each module is one concern. The
+//! helpers in `support` are shared with `tests/durability`.
 
 mod as_user;
 mod cli;
@@ -14,6 +15,7 @@ mod no_wasi;
 mod peer_hosts;
 mod rootless_user;
 mod sandbox;
+#[path = "../support/mod.rs"]
 mod support;
 mod umoci_commands;
 mod umoci_mtree;

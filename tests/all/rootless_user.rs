@@ -11,8 +11,8 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::as_user::user;
-use crate::support::{have, run_fail, run_ok};
-use crate::umoci_unpack::{comparable, mtree_file, snapshot};
+use crate::support::{have, mtree_file, run_fail, run_ok};
+use crate::umoci_unpack::{comparable, snapshot};
 
 /// Fill the rootfs `$R` with locked directories and files (run as the user).
 const LOCKED_TREE: &str = r#"
