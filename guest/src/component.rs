@@ -66,6 +66,7 @@ impl Guest for Component {
         root: &wit::Dir,
         header: MtreeHeader,
         now: i64,
+        racy_window: u64,
     ) -> Result<(String, String), Failure> {
         let empty = StatCache::default();
         let host = HostTree(root);
@@ -74,7 +75,7 @@ impl Guest for Component {
             path: String::from_utf8_lossy(&e.path).into_owned(),
             message: e.error.to_string(),
         })?;
-        Ok((manifest, cached.finish(now)))
+        Ok((manifest, cached.finish(now, racy_window)))
     }
 
     fn repack(
@@ -91,23 +92,16 @@ impl Guest for Component {
                 prefix: options.prefix,
                 skip_root: options.skip_root,
                 opaque: options.opaque,
+                opaque_first: options.opaque_first,
             },
             refresh: options.refresh.map(header),
             stat_cache: options.stat_cache,
             now: options.now,
+            racy_window: options.racy_window,
             clock: Clock(repack::bundle::clock::now),
         };
         let (_, summary) =
-            job::repack(&HostTree(root), &options, HostSink(layer)).map_err(|e: RepackError| {
-                Failure {
-                    path: String::from_utf8_lossy(e.path()).into_owned(),
-                    message: match &e {
-                        RepackError::Walk(w) => w.error.to_string(),
-                        RepackError::Object { message, .. } => message.clone(),
-                        other => other.to_string(),
-                    },
-                }
-            })?;
+            job::repack(&HostTree(root), &options, HostSink(layer)).map_err(repack_failure)?;
         let w = summary.written;
         Ok(RepackSummary {
             added: w.added,
@@ -127,6 +121,23 @@ impl Guest for Component {
                 })
                 .collect(),
         })
+    }
+
+    fn whiteout(layer: &BlobWriter, paths: Vec<Vec<u8>>) -> Result<u64, Failure> {
+        let (_, entries) =
+            job::layer::whiteouts(&paths, HostSink(layer)).map_err(repack_failure)?;
+        Ok(entries)
+    }
+}
+
+fn repack_failure(e: RepackError) -> Failure {
+    Failure {
+        path: String::from_utf8_lossy(e.path()).into_owned(),
+        message: match &e {
+            RepackError::Walk(w) => w.error.to_string(),
+            RepackError::Object { message, .. } => message.clone(),
+            other => other.to_string(),
+        },
     }
 }
 

@@ -5,9 +5,9 @@
 //! A file's content cannot change without its ctime changing, so an entry whose four
 //! values all match is the file's current digest. The kernel stamps ctime from a coarse
 //! clock, though: a write in the same tick as the one that set the recorded ctime would
-//! leave it unchanged. Entries are therefore only stored when the ctime is more than
-//! [`RACY_NS`] older than a time taken before the walk began (the "racy" case git also
-//! guards against). A missing, stale or
+//! leave it unchanged. Entries are therefore only stored when the ctime is older than a
+//! time taken before the walk began by more than the racy window the host passes (the
+//! "racy" case git also guards against). A missing, stale or
 //! corrupt cache only costs hashing; it never changes a result.
 //!
 //! Text format: a first line `repack-statcache 1`, then one line per file:
@@ -18,10 +18,6 @@ use std::collections::BTreeMap;
 
 use crate::mtree::keywords::{hex, push_i64, push_u64};
 use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs, join};
-
-/// How much older than the walk a ctime must be for its entry to be kept: twice the
-/// kernel's coarse clock tick at its longest (10 ms, at HZ=100).
-pub const RACY_NS: i64 = 20_000_000;
 
 /// The first line of a cache file.
 const MAGIC: &str = "repack-statcache 1";
@@ -148,8 +144,9 @@ impl<'a> Cached<'a> {
     }
 
     /// The cache text for everything hashed or reused, leaving out entries whose ctime
-    /// is within [`RACY_NS`] of `now_ns` (a time taken before the walk began).
-    pub fn finish(self, now_ns: i64) -> String {
+    /// is within `racy_ns` of `now_ns` (a time taken before the walk began).
+    pub fn finish(self, now_ns: i64, racy_ns: u64) -> String {
+        let racy_ns = i64::try_from(racy_ns).unwrap_or(i64::MAX);
         let mut out = String::from(MAGIC);
         out.push('\n');
         for (m, digest) in self.recorded.into_inner() {
@@ -157,7 +154,7 @@ impl<'a> Cached<'a> {
                 .ctime_sec
                 .saturating_mul(1_000_000_000)
                 .saturating_add(i64::from(m.ctime_nsec));
-            if ctime_ns > now_ns.saturating_sub(RACY_NS) {
+            if ctime_ns > now_ns.saturating_sub(racy_ns) {
                 continue;
             }
             push_u64(&mut out, m.ino);
@@ -229,6 +226,9 @@ mod tests {
     use crate::mtree;
     use crate::tree::mem::{MemTree, meta};
 
+    /// The racy window the host passes: 20 ms.
+    const RACY: u64 = 20_000_000;
+
     /// Counts the digests the inner tree computes.
     struct Counting<'a>(&'a MemTree, RefCell<u64>);
 
@@ -271,7 +271,7 @@ mod tests {
         let cold = Cached::new(&cold_inner, &empty);
         let m1 = mtree::manifest(&cold, &header).unwrap();
         assert_eq!(*cold_inner.1.borrow(), 2);
-        let text = cold.finish(5_000_000_000_000);
+        let text = cold.finish(5_000_000_000_000, RACY);
         let cache = StatCache::parse(&text).unwrap();
         let warm_inner = Counting(&t, RefCell::new(0));
         let warm = Cached::new(&warm_inner, &cache);
@@ -288,10 +288,10 @@ mod tests {
         let cold = Cached::new(&t, &empty);
         mtree::manifest(&cold, &mtree::Header::default()).unwrap();
         // A walk that began 10 ms after the files' ctime (second 1000): racy, not kept.
-        assert_eq!(cold.finish(1_000_010_000_000).lines().count(), 1);
+        assert_eq!(cold.finish(1_000_010_000_000, RACY).lines().count(), 1);
         let cold = Cached::new(&t, &empty);
         mtree::manifest(&cold, &mtree::Header::default()).unwrap();
-        let cache = StatCache::parse(&cold.finish(1_000_060_000_000)).unwrap();
+        let cache = StatCache::parse(&cold.finish(1_000_060_000_000, RACY)).unwrap();
         t.nodes.get_mut(&b"a"[..]).unwrap().meta.ctime_nsec = 1;
         t.nodes.get_mut(&b"a"[..]).unwrap().data = b"new".to_vec();
         let inner = Counting(&t, RefCell::new(0));

@@ -68,7 +68,9 @@ fn run(args: Vec<String>) -> Result<()> {
                 prefix: Vec::new(),
                 skip_root: false,
                 opaque: false,
+                opaque_first: Vec::new(),
                 now: 0,
+                racy_window: 0,
             };
             let mut stats = Stats::default();
             let (_, writer) =

@@ -21,6 +21,7 @@ pub mod bindings;
 pub mod bundle;
 pub mod capability;
 pub mod cpu;
+pub mod go_json;
 pub mod handle;
 pub mod header;
 pub mod layout;

@@ -17,7 +17,11 @@ use crate::sandbox::{
     Budget, ComponentSource, Limits, Sandbox, SandboxError, default_cache_dir, sanitize,
 };
 use crate::stats::Stats;
-use repack_guest::statcache::RACY_NS;
+
+/// The stat cache's racy window: a file whose ctime is this close to the time taken
+/// before a walk is left out of the cache, since a write in the same timestamp tick
+/// would not change it. Twice the kernel's coarsest tick (10 ms, at HZ=100).
+pub const RACY_WINDOW: Duration = Duration::from_millis(20);
 
 /// Why a job failed.
 #[derive(Debug, Error)]
@@ -25,12 +29,7 @@ use repack_guest::statcache::RACY_NS;
 pub enum JobError {
     /// A directory to grant could not be opened.
     #[error("{}: {source}", path.display())]
-    Grant {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: CapError,
-    },
+    Grant { path: PathBuf, source: CapError },
     /// The guest reported a failure on one object.
     #[error("{}: {message}", display_path(root, path))]
     Guest {
@@ -224,6 +223,28 @@ impl Repacker {
         Ok((summary, writer))
     }
 
+    /// Write a layer that deletes `paths` (relative to the image root) into `writer`:
+    /// one whiteout entry each, then the end of the archive. Returns the writer.
+    pub fn whiteout_layer(
+        &self,
+        paths: &[Vec<u8>],
+        writer: BlobWriter,
+        limits: &Limits,
+    ) -> Result<BlobWriter, JobError> {
+        let mut job = self.sandbox.job(limits)?;
+        let sink = job.grant(writer)?;
+        let sink_rep = sink.rep();
+        let outcome = job.world.repack_bundle_layer().call_whiteout(
+            &mut job.store,
+            Resource::new_borrow(sink_rep),
+            paths,
+        );
+        let outcome = job.finish(outcome, limits);
+        let writer = job.take(Resource::<BlobWriter>::new_own(sink_rep))?;
+        outcome?.map_err(|f| JobError::guest(Path::new(""), f))?;
+        Ok(writer)
+    }
+
     /// Apply `layers` in order to the (new, empty) directory `dir`, granted for writing
     /// (`rootfs` names it in messages), then return its mtree manifest, its stat cache
     /// and the guest's warnings. One job runs all layers, so the budgets cover the whole
@@ -262,17 +283,18 @@ impl Repacker {
             job.take(Resource::<BlobReader>::new_own(rep))?;
             warnings.extend(sanitized(outcome?.map_err(guest)?));
         }
-        // The stat cache leaves out files whose ctime is within RACY_NS of the time it
-        // is taken at (a later change in the same clock tick would not show). Every file
-        // here was just written: waiting that long once lets the cache keep them all.
+        // The stat cache leaves out files whose ctime is within RACY_WINDOW of the time
+        // it is taken at (a later change in the same clock tick would not show). Every
+        // file here was just written: waiting that long once lets the cache keep them all.
         if layer_count > 0 {
-            std::thread::sleep(Duration::from_nanos(RACY_NS.unsigned_abs()));
+            std::thread::sleep(RACY_WINDOW);
         }
         let outcome = job.world.repack_bundle_layer().call_mtree_cached(
             &mut job.store,
             Resource::new_borrow(root_rep),
             header,
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+            RACY_WINDOW.as_nanos() as u64,
         );
         let (manifest, cache) = job.finish(outcome, limits)?.map_err(guest)?;
         Ok((manifest, cache, warnings))

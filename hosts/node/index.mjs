@@ -192,7 +192,9 @@ export class RepackHost {
           prefix: new Uint8Array(),
           skipRoot: false,
           opaque: false,
+          opaqueFirst: [],
           now: BigInt(Date.now()) * 1_000_000n,
+          racyWindow: 20_000_000n,
         }),
       );
     } catch (e) {

@@ -110,7 +110,11 @@ fn demo_repacks_twice_and_umoci_reads_the_result() {
         "{out}"
     );
     assert!(out.contains(".wh.home"), "{out}");
-    assert!(out.contains("bin/sh -> bin/busybox"), "the hardlink: {out}");
+    // Entry types as `ls -l` letters, `h` for the hardlink.
+    assert!(out.contains("h 4755 bin/sh -> bin/busybox"), "{out}");
+    assert!(out.contains("d 0755 etc/\n"), "{out}");
+    assert!(out.contains("l 0777 motd -> /etc/motd\n"), "{out}");
+    assert!(out.contains("- 0000 .wh.home\n"), "{out}");
     if !crate::support::have("umoci") {
         return;
     }

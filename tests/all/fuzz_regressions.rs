@@ -5,9 +5,9 @@
 //! fails in one line and leaves no rootfs.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::support::{repack_host, root, run_ok};
+use crate::support::{mtree_file, repack_host, root, run_ok};
 
 /// The inputs, sorted: (file name, flags byte, uncompressed layer).
 fn inputs() -> Vec<(String, u8, Vec<u8>)> {
@@ -74,14 +74,6 @@ fn body(manifest: &str) -> Vec<&str> {
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect()
-}
-
-fn mtree_file(bundle: &Path) -> PathBuf {
-    fs::read_dir(bundle)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "mtree"))
-        .expect("a manifest in the bundle")
 }
 
 #[test]

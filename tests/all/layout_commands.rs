@@ -833,3 +833,35 @@ fn insert_adds_whites_out_and_hides_what_umoci_then_sees() {
         assert_eq!(out.stderr.lines().count(), 1, "{bad:?}: {}", out.stderr);
     }
 }
+
+#[test]
+fn unpack_caches_the_digest_of_every_file_it_wrote() {
+    let lab = Lab::new();
+    sh(
+        lab.path(),
+        "mkdir -p src/sub && echo a > src/a && echo b > src/sub/b && ln -s a src/link",
+    );
+    run_ok(&mut lab.host(&["insert", "--image", "img:a", "src", "/opt"]));
+    run_ok(&mut lab.host(&["unpack", "--image", "img:a", "bundle"]));
+    // Unpack waits out the racy window it passes to the guest, so both files it just
+    // wrote are old enough to be kept.
+    let cache = fs::read_to_string(lab.path().join("bundle/repack.statcache")).unwrap();
+    let lines: Vec<&str> = cache.lines().collect();
+    assert_eq!(lines[0], "repack-statcache 1");
+    assert_eq!(lines.len(), 3, "{cache}");
+    // A repack right after reuses both digests and finds nothing changed.
+    let out = lab
+        .host(&["--log", "debug", "run", "--image", "img:b", "bundle"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("added 0, modified 0, deleted 0"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("stat cache: 2 digests reused"), "{stderr}");
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests of repack-host: the CLI, the sandbox limits, and interop with umoci.
 //!
-//! One test binary (linking wasmtime once); each module is one concern.
+//! One test binary for these (linking wasmtime once); each module is one concern. The
+//! helpers in `support` are shared with `tests/durability`.
 
 mod as_user;
 mod cli;
@@ -16,6 +17,7 @@ mod peer_hosts;
 mod registry;
 mod rootless_user;
 mod sandbox;
+#[path = "../support/mod.rs"]
 mod support;
 mod trust;
 mod umoci_commands;

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::as_user::user;
-use crate::support::{have, run_fail, run_ok};
-use crate::umoci_unpack::{comparable, mtree_file, snapshot};
+use crate::support::{have, mtree_file, run_fail, run_ok};
+use crate::umoci_unpack::{comparable, snapshot};
 
 /// Fill the rootfs `$R` with locked directories and files (run as the user).
 const LOCKED_TREE: &str = r#"
@@ -180,10 +180,10 @@ fn rootless_unpack_of_locked_directories_equals_umoci() {
         )
     };
     assert_eq!(mtree("ours"), mtree("theirs"), ".mtree");
-    assert_eq!(
-        fs::read(at("ours/config.json")).unwrap(),
-        fs::read(at("theirs/config.json")).unwrap(),
-        "config.json"
+    crate::support::assert_same_json(
+        &fs::read(at("ours/config.json")).unwrap(),
+        &fs::read(at("theirs/config.json")).unwrap(),
+        "config.json",
     );
 }
 

@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use sha2::Digest;
 use tempfile::TempDir;
 
-use crate::support::{cache_dir, have, repack_host, root, run_ok, sh};
+use crate::support::{cache_dir, have, repack_host, root, run_ok, sh, sha256_hex};
 
 /// A scratch directory with the layout `img`: `img:empty` from `umoci new`, and
 /// `img:v1`, one layer by umoci holding accounts, owners, modes, links, a fifo and an
@@ -121,13 +120,6 @@ fn one_line_failure(out: &Output, what: &str) -> String {
     assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
     assert!(stderr.starts_with("repack-host: "), "{what}: {stderr}");
     stderr
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[test]
@@ -291,10 +283,10 @@ fn raw_runtime_config_equals_umoci_s() {
                     .args(flags)
                     .arg(&theirs),
             );
-            assert_eq!(
-                fs::read_to_string(&ours).unwrap(),
-                fs::read_to_string(&theirs).unwrap(),
-                "{what}"
+            crate::support::assert_same_json(
+                &fs::read(&ours).unwrap(),
+                &fs::read(&theirs).unwrap(),
+                &what,
             );
             assert_eq!(fs::metadata(&ours).unwrap().mode() & 0o777, 0o644);
             // A user name with nothing to look it up in: root, with umoci's warning.

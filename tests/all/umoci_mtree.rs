@@ -5,7 +5,7 @@ use std::path::Path;
 
 use repack_guest::mtree::parse;
 
-use crate::support::{have, repack_host, root, run_ok, sh};
+use crate::support::{have, mtree_file, repack_host, root, run_ok, sh};
 
 /// Every kind of object and name the manifest format has to get right.
 const POPULATE: &str = r#"
@@ -53,15 +53,6 @@ fn umoci_bundle(dir: &Path) -> std::path::PathBuf {
         "umoci repack --image img:v1 b1 && umoci unpack --image img:v1 b2",
     );
     dir.join("b2")
-}
-
-/// The bundle's mtree file.
-fn mtree_file(bundle: &Path) -> std::path::PathBuf {
-    fs::read_dir(bundle)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "mtree"))
-        .expect("the bundle has an .mtree")
 }
 
 /// Lines that are neither comments nor blank: the structure and every entry.

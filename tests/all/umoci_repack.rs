@@ -13,7 +13,9 @@ use repack_guest::mtree::{Keywords, ParsedEntry, parse};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::{assert_same_paths, have, repack_host, root, run_fail, run_ok, sh};
+use crate::support::{
+    assert_same_paths, have, mtree_file, repack_host, root, run_fail, run_ok, sh, sha256_hex,
+};
 
 /// The base image's content (`$R` is the rootfs), packed by umoci.
 const BASE: &str = r#"
@@ -301,13 +303,7 @@ impl Lab {
 
     /// The `.mtree` file of `bundle`.
     fn mtree_file(&self, bundle: &str) -> PathBuf {
-        let files: Vec<PathBuf> = fs::read_dir(self.path().join(bundle))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "mtree"))
-            .collect();
-        assert_eq!(files.len(), 1, "{bundle} has one .mtree: {files:?}");
-        files[0].clone()
+        mtree_file(&self.path().join(bundle))
     }
 
     fn umoci_json(&self, bundle: &str) -> Value {
@@ -826,14 +822,6 @@ fn compression_choices() {
     lab.sh("echo x > b2/rootfs/x");
     let out = lab.repack("b2", "auto-gzip", &[]);
     assert_eq!(out["layer"]["mediaType"], format!("{TAR}+gzip"));
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[test]

@@ -4,7 +4,8 @@
 use std::fs;
 
 use crate::invariants::{temp_dirs, verified_blobs};
-use crate::support::{Lab, run_fail_line, run_ok, write_random};
+use crate::lab::{Lab, write_random};
+use crate::support::{run_fail_line, run_ok};
 
 #[test]
 fn memory_cap_and_deadline_leave_the_layout_as_it_was() {

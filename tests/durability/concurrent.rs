@@ -9,7 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::invariants::{self, check};
-use crate::support::{Lab, run_ok, sh, write_random};
+use crate::lab::{Lab, write_random};
+use crate::support::{run_ok, sh};
 
 const WRITERS: usize = 10;
 

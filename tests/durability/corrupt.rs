@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::invariants::{REF_NAME, assert_same, desc_hex, digest_of, snapshot};
-use crate::support::{Lab, run_fail_line, run_ok, sh, write_random};
+use crate::lab::{Lab, write_random};
+use crate::support::{run_fail_line, run_ok, sh};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 

@@ -11,7 +11,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::invariants::{self, REF_NAME, assert_same, check, snapshot};
-use crate::support::{Lab, run_fail_line, run_ok, write_random};
+use crate::lab::{Lab, write_random};
+use crate::support::{run_fail_line, run_ok};
 
 /// Where, as a fraction of one full run, the kills land (at least 20 ms in).
 const RUN_KILLS: [f64; 12] = [

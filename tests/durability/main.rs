@@ -10,7 +10,9 @@ mod concurrent;
 mod corrupt;
 mod invariants;
 mod kill;
+mod lab;
 mod no_space;
 mod read_only;
+#[path = "../support/mod.rs"]
 mod support;
 mod swap;

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::invariants::{assert_same, check, snapshot};
-use crate::support::{Lab, Mount, root, run_fail_line, run_ok, write_random};
+use crate::lab::{Lab, Mount, write_random};
+use crate::support::{root, run_fail_line, run_ok};
 
 const ENOSPC: &str = "No space left on device";
 

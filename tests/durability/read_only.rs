@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use crate::invariants::{assert_same, check, snapshot};
-use crate::support::{Lab, Mount, cache_dir, have, root, run_fail_line, run_ok, sh};
+use crate::lab::{Lab, Mount};
+use crate::support::{cache_dir, have, root, run_fail_line, run_ok, sh};
 
 /// `img:base` and a bundle of it with a change.
 fn lab_with_change() -> Lab {

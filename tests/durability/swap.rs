@@ -13,7 +13,8 @@ use std::time::Instant;
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 
 use crate::invariants::{self, check, desc_hex};
-use crate::support::{Lab, have, run_ok};
+use crate::lab::Lab;
+use crate::support::{have, run_ok};
 
 const ATTEMPTS: usize = 20;
 

@@ -17,6 +17,9 @@ const SKIPPED_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
 /// The prefix that marks whiteouts; objects may not be named with it.
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 
+/// The name of an opaque whiteout, in the directory it makes opaque.
+const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
+
 /// How much file data one host read asks for.
 const READ_CHUNK: u32 = 64 << 10;
 
@@ -34,6 +37,9 @@ pub struct LayerOptions {
     pub skip_root: bool,
     /// Put an opaque whiteout right after the root (`insert --opaque`).
     pub opaque: bool,
+    /// Opaque whiteouts (`path/.wh..wh..opq`) written before everything else
+    /// (`insert --opaque` of a file).
+    pub opaque_first: Vec<Vec<u8>>,
 }
 
 /// The archive name of `path` (`.` is the root) under `prefix`.
@@ -73,6 +79,18 @@ pub fn write<S: Sink>(
     let mut written = Written::default();
     let mut first_name: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     let mut block = Vec::with_capacity(4 * tar::BLOCK);
+    for path in &options.opaque_first {
+        block.clear();
+        let name = [&path[..], b"/", OPAQUE_WHITEOUT].concat();
+        tar::encode_header(&Header::whiteout(name), &mut block).map_err(|e| {
+            RepackError::Object {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        out.write(&block).map_err(RepackError::Sink)?;
+        written.entries += 1;
+    }
     for delta in &deltas {
         block.clear();
         let path = &delta.path[..];
@@ -131,7 +149,7 @@ pub fn write<S: Sink>(
         if path == b"." && options.opaque {
             // Hide what the image had below the prefix: an opaque whiteout in it.
             block.clear();
-            let name = [&options.prefix[..], b"/.wh..wh..opq"].concat();
+            let name = [&options.prefix[..], b"/", OPAQUE_WHITEOUT].concat();
             tar::encode_header(&Header::whiteout(name), &mut block)
                 .map_err(|e| fail(e.to_string()))?;
             out.write(&block).map_err(RepackError::Sink)?;
@@ -143,6 +161,34 @@ pub fn write<S: Sink>(
     }
     let sink = out.into_inner().map_err(RepackError::Sink)?;
     Ok((sink, written))
+}
+
+/// A layer that only deletes `paths` (each relative to the image root, neither the
+/// root nor a whiteout): one whiteout entry per path, in the order given, then the end
+/// of the archive. Returns the sink and the entries written.
+pub fn whiteouts<S: Sink>(paths: &[Vec<u8>], sink: S) -> Result<(S, u64), RepackError> {
+    let mut out = Buffered::new(sink);
+    let mut block = Vec::with_capacity(tar::BLOCK);
+    for path in paths {
+        let fail = |message: &str| RepackError::Object {
+            path: path.clone(),
+            message: message.to_owned(),
+        };
+        let base = basename(path);
+        if path.is_empty() || base.is_empty() || base == b"." || base == b".." {
+            return Err(fail("not a path below the image root"));
+        }
+        if base.starts_with(WHITEOUT_PREFIX) {
+            return Err(fail("names starting with .wh. are reserved for whiteouts"));
+        }
+        block.clear();
+        tar::encode_header(&Header::whiteout(whiteout_name(path)), &mut block)
+            .map_err(|e| fail(&e.to_string()))?;
+        out.write(&block).map_err(RepackError::Sink)?;
+    }
+    out.write(&tar::END_OF_ARCHIVE).map_err(RepackError::Sink)?;
+    let sink = out.into_inner().map_err(RepackError::Sink)?;
+    Ok((sink, paths.len() as u64))
 }
 
 /// Why one object's header could not be built.

@@ -40,8 +40,10 @@ pub struct Options {
     pub refresh: Option<Header>,
     /// The bundle's stat cache text, if any.
     pub stat_cache: Option<String>,
-    /// Current time in seconds (for the new stat cache).
+    /// The host's time in nanoseconds, taken before the walk (for the new stat cache).
     pub now: i64,
+    /// The racy window of the new stat cache, in nanoseconds.
+    pub racy_window: u64,
     /// Where phase times come from (the default reads zero).
     pub clock: Clock,
 }
@@ -72,16 +74,10 @@ pub enum RepackError {
     Walk(WalkError),
     /// One object cannot go into the layer.
     #[error("{}: {message}", display(path))]
-    Object {
-        /// Its path.
-        path: Vec<u8>,
-        /// Why.
-        message: String,
-    },
+    Object { path: Vec<u8>, message: String },
     /// An object changed while it was being read.
     #[error("changed during repack: {}: {why}", display(path))]
     Changed {
-        /// Its path.
         path: Vec<u8>,
         /// What was seen.
         why: String,
@@ -166,7 +162,7 @@ pub fn repack<S: Sink>(
     let (sink, written) = layer::write(tree, deltas, &options.layer, sink)?;
     watch.lap("tar");
     let cache_hits = cached.hits();
-    let stat_cache = cached.finish(options.now);
+    let stat_cache = cached.finish(options.now, options.racy_window);
     watch.lap("cache");
     Ok((
         sink,

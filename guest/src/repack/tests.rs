@@ -445,6 +445,43 @@ fn insert_places_the_tree_under_a_prefix_with_an_opaque_marker() {
     assert_eq!(names(&read_layer(&bytes))[0], "etc/a");
 }
 
+#[test]
+fn insert_of_a_file_with_opaque_first_writes_the_marker_before_it() {
+    let mut tree = MemTree::new();
+    tree.insert(b"f", meta(Kind::Regular, 0o644), b"x");
+    let mut opts = options(String::new());
+    opts.layer.prefix = b"etc".to_vec();
+    opts.layer.skip_root = true;
+    opts.layer.opaque_first = vec![b"etc/f".to_vec()];
+    let (bytes, summary) = run(&tree, &opts);
+    let seen = read_layer(&bytes);
+    assert_eq!(names(&seen), ["etc/f/.wh..wh..opq", "etc/f"]);
+    assert_eq!((seen[0].mode, seen[0].uid, seen[0].mtime), (0, 0, 0));
+    assert_eq!((summary.written.entries, summary.written.added), (2, 1));
+}
+
+#[test]
+fn a_whiteout_layer_deletes_each_path_in_order() {
+    let (bytes, entries) =
+        layer::whiteouts(&[b"a/b".to_vec(), b"top".to_vec()], Vec::new()).unwrap();
+    assert_eq!(entries, 2);
+    let seen = read_layer(&bytes);
+    assert_eq!(names(&seen), ["a/.wh.b", ".wh.top"]);
+    assert!(
+        seen.iter()
+            .all(|s| (s.mode, s.uid, s.gid, s.mtime) == (0, 0, 0, 0))
+    );
+    assert_eq!(
+        bytes.len(),
+        2 * 512 + 1024,
+        "two headers, the end of the archive"
+    );
+    for bad in [&b""[..], b"a/.wh.b", b"a/..", b"."] {
+        let err = layer::whiteouts(&[bad.to_vec()], Vec::new()).unwrap_err();
+        assert_eq!(err.path(), bad, "{err}");
+    }
+}
+
 /// Records which paths were hashed.
 struct Hashed<'a> {
     inner: &'a MemTree,

@@ -49,7 +49,6 @@ pub enum UnpackError {
     Entry {
         /// The entry's name in the archive.
         path: Vec<u8>,
-        /// Why.
         message: String,
     },
 }

@@ -96,6 +96,21 @@ fn request(bundle: &Path, layout: &Path, tag: &str, refresh: bool) -> Request {
     }
 }
 
+/// The letter `ls -l` shows for an entry's type (`h` for a hardlink, which `ls` cannot
+/// tell apart from a file; `?` for what a layer should not hold).
+fn type_letter(kind: tar::EntryType) -> char {
+    match kind {
+        tar::EntryType::Directory => 'd',
+        tar::EntryType::Regular | tar::EntryType::Continuous => '-',
+        tar::EntryType::Symlink => 'l',
+        tar::EntryType::Link => 'h',
+        tar::EntryType::Char => 'c',
+        tar::EntryType::Block => 'b',
+        tar::EntryType::Fifo => 'p',
+        _ => '?',
+    }
+}
+
 /// Print one repack's result and its layer's entries.
 fn report(layout: &Layout, tag: &str, outcome: &Outcome) -> Result<()> {
     println!(
@@ -114,7 +129,7 @@ fn report(layout: &Layout, tag: &str, outcome: &Outcome) -> Result<()> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let kind = entry.header().entry_type().as_byte() as char;
+        let kind = type_letter(entry.header().entry_type());
         let mode = entry.header().mode()?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let link = entry

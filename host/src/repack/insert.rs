@@ -143,7 +143,7 @@ impl Repacker {
         let walk = layout.resolve_platform(&request.image.tag, request.platform.as_ref())?;
         let base = BaseImage::load(&layout, walk)?;
         let compression = auto_compression(request.compression, &base);
-        let mut writer = layout.layer_writer(compression, None)?;
+        let writer = layout.layer_writer(compression, None)?;
 
         let writer = match (&request.source, &source_meta) {
             (Some(src), Some(meta)) => {
@@ -169,13 +169,6 @@ impl Repacker {
                     })?;
                     (staging.path().to_owned(), parent, true)
                 };
-                if request.opaque && !meta.is_dir() {
-                    // umoci's layer: `TARGET/.wh..wh..opq`, then the file at TARGET.
-                    let marker = [&target[..], b"/.wh..wh..opq"].concat();
-                    writer
-                        .write(whiteout_entry(marker)?)
-                        .map_err(RepackError::Invalid)?;
-                }
                 let options = RepackOptions {
                     manifest: String::new(),
                     masks: Vec::new(),
@@ -190,22 +183,20 @@ impl Repacker {
                     prefix,
                     skip_root,
                     opaque: request.opaque && meta.is_dir(),
+                    // umoci's layer for a file: `TARGET/.wh..wh..opq`, then the file.
+                    opaque_first: if request.opaque && !meta.is_dir() {
+                        vec![target.clone()]
+                    } else {
+                        Vec::new()
+                    },
                     now: 0,
+                    racy_window: 0,
                 };
                 let (_, writer) =
                     self.repack_layer(&root, &options, writer, limits, &mut Stats::default())?;
                 writer
             }
-            _ => {
-                let (parent, base) = match target.iter().rposition(|&b| b == b'/') {
-                    Some(i) => (&target[..=i], &target[i + 1..]),
-                    None => (&b""[..], &target[..]),
-                };
-                let mut tar = whiteout_entry([parent, b".wh.", base].concat())?;
-                tar.extend_from_slice(&repack_guest::tar::END_OF_ARCHIVE);
-                writer.write(tar).map_err(RepackError::Invalid)?;
-                writer
-            }
+            _ => self.whiteout_layer(&[target], writer, limits)?,
         };
         let layer = store_layer(&layout, writer, compression)?;
         let manifest = commit_added_layer(
@@ -218,14 +209,6 @@ impl Repacker {
         )?;
         Ok((manifest, layer))
     }
-}
-
-/// The tar header of a whiteout entry named `name` (mode 0, owner 0, epoch time).
-fn whiteout_entry(name: Vec<u8>) -> Result<Vec<u8>, RepackError> {
-    let mut tar = Vec::new();
-    repack_guest::tar::encode_header(&repack_guest::tar::Header::whiteout(name), &mut tar)
-        .map_err(|e| RepackError::Invalid(e.to_string()))?;
-    Ok(tar)
 }
 
 #[cfg(test)]

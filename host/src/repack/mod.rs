@@ -27,6 +27,7 @@ use crate::capability::CapDir;
 use crate::header;
 use crate::layout::descriptor::{self, Descriptor};
 use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
+use crate::repacker::RACY_WINDOW;
 use crate::repacker::{JobError, Repacker};
 use crate::sandbox::Limits;
 use crate::stats::Stats;
@@ -39,7 +40,7 @@ pub enum CompressionChoice {
     /// The base image's last compressed layer's, else gzip.
     #[default]
     Auto,
-    /// This one.
+    /// The one asked for.
     Fixed(Compression),
 }
 
@@ -266,7 +267,9 @@ impl Repacker {
             prefix: Vec::new(),
             skip_root: false,
             opaque: false,
+            opaque_first: Vec::new(),
             now: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+            racy_window: RACY_WINDOW.as_nanos() as u64,
             refresh: request.refresh_bundle.then(|| MtreeHeader {
                 user: header::user_name(),
                 machine: header::machine_name(),

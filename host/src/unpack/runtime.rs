@@ -5,7 +5,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use serde_json::Value;
+use oci_spec::runtime::Spec;
 
 use super::{IdMap, Image, UnpackError, account_file};
 use crate::capability::CapDir;
@@ -23,7 +23,7 @@ pub fn generate(
     rootfs: Option<(&Path, &CapDir)>,
     (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
     rootless: bool,
-) -> Result<(Value, Option<String>), UnpackError> {
+) -> Result<(Spec, Option<String>), UnpackError> {
     let triple = |m: &[IdMap]| {
         m.iter()
             .map(|m| (m.container_id, m.host_id, m.size))
@@ -46,11 +46,8 @@ pub fn generate(
     };
     let (mut generated, warning) =
         generated.map_err(|e| UnpackError::Invalid(format!("config.json: {e}")))?;
-    if let Some(root) = generated.get_mut("root").and_then(Value::as_object_mut) {
-        root.insert(
-            "path".into(),
-            base_name(rootfs.map(|(path, _)| path)).into(),
-        );
+    if let Some(root) = generated.root_mut() {
+        root.set_path(base_name(rootfs.map(|(path, _)| path)).into());
     }
     Ok((generated, warning))
 }

@@ -63,6 +63,7 @@ impl<const B: u8> Guest for Hostile<B> {
         root: &Dir,
         _header: MtreeHeader,
         _now: i64,
+        _racy_window: u64,
     ) -> Result<(String, String), Failure> {
         act(B, root).map(|m| (m, String::new()))
     }
@@ -74,6 +75,10 @@ impl<const B: u8> Guest for Hostile<B> {
     ) -> Result<RepackSummary, Failure> {
         act(B, root)?;
         Err(failure("repack is not implemented here".into()))
+    }
+
+    fn whiteout(_layer: &BlobWriter, _paths: Vec<Vec<u8>>) -> Result<u64, Failure> {
+        Err(failure("whiteout is not implemented here".into()))
     }
 
     fn unpack_layer(

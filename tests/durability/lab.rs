@@ -1,6 +1,5 @@
-//! Helpers shared by the durability tests: running `repack-host`, scratch labs,
-//! random data, and mounts undone on drop. (The process helpers are those of
-//! `tests/all/support.rs`.)
+//! The durability tests' own helpers: scratch labs holding a layout, random data, and
+//! mounts undone on drop. Running commands is the shared `support` module's.
 
 use std::fs;
 use std::io::Write;
@@ -9,123 +8,7 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-/// The `repack-host` binary, with the compiled-component cache in the target dir.
-pub fn repack_host() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_repack-host"));
-    cmd.env("REPACK_CACHE_DIR", cache_dir());
-    cmd
-}
-
-/// A cache directory shared by the tests of this build.
-pub fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
-}
-
-/// Run `cmd`, requiring success; returns stdout.
-pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawning a command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed with {}:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("stdout is UTF-8")
-}
-
-/// Run `cmd`, requiring failure; returns its stderr, which must be exactly one line.
-pub fn run_fail_line(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawning a command");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "{cmd:?} unexpectedly succeeded:\n{}{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{cmd:?}: a failure exits 1, not by a signal or panic:\n{stderr}"
-    );
-    let line = stderr.trim_end();
-    assert_eq!(
-        line.lines().count(),
-        1,
-        "{cmd:?}: the error is one line:\n{stderr}"
-    );
-    assert!(
-        line.starts_with("repack-host: "),
-        "{cmd:?}: the error is repack-host's own:\n{stderr}"
-    );
-    line.to_owned()
-}
-
-/// Whether tests must fail rather than skip when a tool or root is missing.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Whether `tool` is on PATH. Under `CI=true` a missing tool fails the test; elsewhere
-/// the caller skips with a note.
-pub fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !in_ci(),
-            "{tool} is required under CI=true but is not installed"
-        );
-        skipped(&format!("{tool} is not installed"));
-    }
-    found
-}
-
-/// Note that the running test skips its work for `why`: on stderr, and as a line
-/// `test<TAB>why` in the file `$REPACK_SKIPS` names, which `tests/run` sums up.
-pub fn skipped(why: &str) {
-    eprintln!("skipping: {why}");
-    if let Some(log) = std::env::var_os("REPACK_SKIPS") {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("unnamed")
-            .to_owned();
-        let line = format!("{test}\t{why}\n");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log);
-        if let Ok(mut file) = file {
-            let _ = std::io::Write::write_all(&mut file, line.as_bytes());
-        }
-    }
-}
-
-/// Whether the tests run as root; under `CI=true` root is required.
-pub fn root() -> bool {
-    let is_root = rustix::process::geteuid().is_root();
-    if !is_root {
-        assert!(!in_ci(), "this test needs root under CI=true");
-        skipped("needs root");
-    }
-    is_root
-}
-
-/// Run a shell script in `dir`, requiring success.
-pub fn sh(dir: &Path, script: &str) {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .output()
-        .expect("spawning bash");
-    assert!(
-        out.status.success(),
-        "script failed:\n{script}\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::support::{repack_host, run_ok};
 
 /// A scratch directory holding the layout `img` with `img:base`, an empty image made
 /// by `repack-host new`.

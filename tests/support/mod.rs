@@ -1,7 +1,13 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration test binaries (`tests/all`, `tests/durability`):
+//! running `repack-host` and umoci, skipping or failing when a peer or root is missing,
+//! and reading bundles. Each binary uses part of it.
+#![allow(dead_code)]
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use sha2::Digest;
 
 /// The `repack-host` binary, with the compiled-component cache in the target dir.
 pub fn repack_host() -> Command {
@@ -46,7 +52,34 @@ pub fn run_fail(cmd: &mut Command) -> Failed {
     }
 }
 
-/// Whether interop tests must fail rather than skip when a peer is missing.
+/// Run `cmd`, requiring failure; returns its stderr, which must be exactly one line.
+pub fn run_fail_line(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawning a command");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "{cmd:?} unexpectedly succeeded:\n{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{cmd:?}: a failure exits 1, not by a signal or panic:\n{stderr}"
+    );
+    let line = stderr.trim_end();
+    assert_eq!(
+        line.lines().count(),
+        1,
+        "{cmd:?}: the error is one line:\n{stderr}"
+    );
+    assert!(
+        line.starts_with("repack-host: "),
+        "{cmd:?}: the error is repack-host's own:\n{stderr}"
+    );
+    line.to_owned()
+}
+
+/// Whether tests must fail rather than skip when a peer, a tool or root is missing.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
@@ -153,4 +186,33 @@ pub fn assert_same_paths<V: PartialEq + std::fmt::Debug>(
         }
     }
     assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
+}
+
+/// Assert that two `config.json` files hold the same JSON value. Ours is built from the
+/// runtime-spec types, whose field order differs from Go's, so the bytes differ while
+/// every key and value is umoci's.
+pub fn assert_same_json(ours: &[u8], theirs: &[u8], what: &str) {
+    let parse = |bytes: &[u8], whose: &str| -> serde_json::Value {
+        serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: {whose} is not JSON: {e}"))
+    };
+    assert_eq!(parse(ours, "ours"), parse(theirs, "theirs"), "{what}");
+}
+
+/// The bundle's `.mtree` file (exactly one).
+pub fn mtree_file(bundle: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = fs::read_dir(bundle)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mtree"))
+        .collect();
+    assert_eq!(files.len(), 1, "{bundle:?} has one .mtree: {files:?}");
+    files[0].clone()
+}
+
+/// SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
