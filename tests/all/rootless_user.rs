@@ -76,6 +76,24 @@ fn locked_image() -> tempfile::TempDir {
     lab
 }
 
+/// `repack-host unpack --rootless --image img:TAG BUNDLE` as the user, in `lab`.
+fn unpack_cmd(lab: &Path, tag: &str, bundle: &str) -> std::process::Command {
+    let mut cmd = user().repack_host(lab);
+    cmd.args([
+        "unpack",
+        "--rootless",
+        "--image",
+        &format!("img:{tag}"),
+        bundle,
+    ]);
+    cmd
+}
+
+/// [`unpack_cmd`], requiring success.
+fn unpack(lab: &Path, tag: &str, bundle: &str) {
+    run_ok(&mut unpack_cmd(lab, tag, bundle));
+}
+
 /// The entries of `tag`'s last layer: name to type, mode, owner, size, data digest and
 /// xattrs (modification times left out: edits were made at different times).
 fn last_layer(lab: &Path, tag: &str) -> BTreeMap<String, String> {
@@ -144,13 +162,7 @@ fn rootless_unpack_of_locked_directories_equals_umoci() {
         lab.path(),
         "umoci unpack --rootless --image img:locked theirs",
     );
-    run_ok(u.repack_host(lab.path()).args([
-        "unpack",
-        "--rootless",
-        "--image",
-        "img:locked",
-        "ours",
-    ]));
+    unpack(lab.path(), "locked", "ours");
     let ours = snapshot(&at("ours/rootfs"), &[]);
     assert_eq!(
         ours.get("locked").map(|d| d.starts_with("mode=40000 ")),
@@ -196,13 +208,7 @@ fn rootless_repack_of_edits_in_locked_directories_equals_umoci() {
     let lab = locked_image();
     let at = |p: &str| lab.path().join(p);
     // Ours keeps a stat cache; umoci's bundle has none, so every file is read.
-    run_ok(u.repack_host(lab.path()).args([
-        "unpack",
-        "--rootless",
-        "--image",
-        "img:locked",
-        "ours",
-    ]));
+    unpack(lab.path(), "locked", "ours");
     u.sh(
         lab.path(),
         "umoci unpack --rootless --image img:locked theirs",
@@ -267,20 +273,8 @@ fn rootless_repack_of_edits_in_locked_directories_equals_umoci() {
         lab.path(),
         "umoci unpack --rootless --image img:by-us umoci-reads-ours",
     );
-    run_ok(u.repack_host(lab.path()).args([
-        "unpack",
-        "--rootless",
-        "--image",
-        "img:by-us",
-        "we-read-ours",
-    ]));
-    run_ok(u.repack_host(lab.path()).args([
-        "unpack",
-        "--rootless",
-        "--image",
-        "img:by-umoci",
-        "we-read-umoci",
-    ]));
+    unpack(lab.path(), "by-us", "we-read-ours");
+    unpack(lab.path(), "by-umoci", "we-read-umoci");
     let read = |b: &str| snapshot(&at(&format!("{b}/rootfs")), &[]);
     crate::support::assert_same_paths(
         &read("we-read-ours"),
@@ -304,13 +298,7 @@ fn a_failed_rootless_job_leaves_modes_and_no_rootfs() {
     let u = user();
     let lab = locked_image();
     let at = |p: &str| lab.path().join(p);
-    run_ok(u.repack_host(lab.path()).args([
-        "unpack",
-        "--rootless",
-        "--image",
-        "img:locked",
-        "ours",
-    ]));
+    unpack(lab.path(), "locked", "ours");
     // A repack that fails deep inside a 0000 directory puts every mode back.
     u.sh(
         lab.path(),
@@ -359,13 +347,7 @@ fn a_failed_rootless_job_leaves_modes_and_no_rootfs() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     fs::write(&blob, bytes).unwrap();
-    let failed = run_fail(u.repack_host(lab.path()).args([
-        "unpack",
-        "--rootless",
-        "--image",
-        "img:broken",
-        "failed",
-    ]));
+    let failed = run_fail(&mut unpack_cmd(lab.path(), "broken", "failed"));
     assert!(failed.stderr.contains(&last[7..19]), "{}", failed.stderr);
     assert_eq!(failed.stderr.trim().lines().count(), 1, "{}", failed.stderr);
     assert!(!at("failed/rootfs").exists(), "the rootfs is left behind");
