@@ -16,8 +16,7 @@ mod written;
 mod xattr;
 mod xattrat;
 
-/// The contract's types: what the host reports is exactly what the guest receives.
-pub use crate::bindings::fs::{Entry, Kind, Metadata};
+pub use meta::{Entry, Kind, Metadata};
 pub use error::CapError;
 
 use lend::Loans;

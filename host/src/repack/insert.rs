@@ -14,12 +14,11 @@ use super::{
     commit_added_layer, history_times, store_layer,
 };
 use crate::bindings::{MapOptions, RepackOptions};
-use crate::bundle::meta::wit_mappings;
 use crate::bundle::{BundleError, IdMap};
 use crate::layout::Descriptor;
 use crate::layout::{ImageRef, Layout, check_tag};
 use crate::repacker::Repacker;
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, wit_mappings};
 use crate::stats::Stats;
 
 /// One `insert`.

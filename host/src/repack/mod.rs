@@ -21,7 +21,6 @@ use indicatif::ProgressBar;
 use thiserror::Error;
 
 use crate::bindings::{MapOptions, MtreeHeader, RepackOptions};
-use crate::bundle::meta::wit_mappings;
 use crate::bundle::{self, Bundle, BundleError, BundleMeta};
 use crate::capability::CapDir;
 use crate::header;
@@ -29,7 +28,7 @@ use crate::layout::descriptor::{self, Descriptor};
 use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
 use crate::repacker::RACY_WINDOW;
 use crate::repacker::{JobError, Repacker};
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, wit_mappings};
 use crate::stats::Stats;
 
 use image::{Addition, BaseImage};

@@ -16,7 +16,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::bindings::{LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
-use crate::bundle::meta::{self, MapOptions as BundleMaps, wit_mappings};
+use crate::bundle::meta::{self, MapOptions as BundleMaps};
 use crate::bundle::{self, Bundle, BundleError, IdMap};
 use crate::capability::CapDir;
 use crate::handle;
@@ -25,7 +25,7 @@ use crate::layout::{BlobReader, ImageRef, Layout, LayoutError};
 use crate::repack::image::BaseImage;
 use crate::repacker::{JobError, Repacker};
 use crate::runtime_config;
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, wit_mappings};
 
 pub mod rootfs;
 pub mod runtime;
