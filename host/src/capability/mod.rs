@@ -16,8 +16,8 @@ mod written;
 mod xattr;
 mod xattrat;
 
-pub use meta::{Entry, Kind, Metadata};
 pub use error::CapError;
+pub use meta::{Entry, Kind, Metadata};
 
 use lend::Loans;
 pub use written::FileWriter;

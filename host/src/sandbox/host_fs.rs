@@ -219,7 +219,9 @@ impl HostDir for JobState {
         major: u32,
         minor: u32,
     ) -> Wit<()> {
-        self.with_dir(Writing, &dir, |d| d.mknod(&path, kind.into(), mode, major, minor))
+        self.with_dir(Writing, &dir, |d| {
+            d.mknod(&path, kind.into(), mode, major, minor)
+        })
     }
 
     fn set_owner(&mut self, dir: Resource<CapDir>, path: Vec<u8>, uid: u32, gid: u32) -> Wit<()> {
