@@ -13,8 +13,9 @@ use exports::repack::bundle::layer::{
 use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher};
 use repack::bundle::fs::{self as wit};
 
+use crate::ids::{IdMapping, MapOptions};
 use crate::mtree;
-use crate::repack::{self as job, IdMapping, LayerOptions, MapOptions, RepackError, Sink};
+use crate::repack::{self as job, LayerOptions, RepackError, Sink};
 use crate::statcache::{Cached, StatCache};
 use crate::stopwatch::Clock;
 use crate::tree::{

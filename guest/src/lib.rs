@@ -8,11 +8,15 @@
 //! - [`tree`]: the filesystem view the guest reads through.
 //! - [`mtree`]: umoci's mtree manifests (vis encoding, keywords, walk, writer, parser).
 //! - [`repack`]: diff, filters and layer generation.
+//! - [`ids`]: owner mapping and rootless owners, for repack and unpack.
+//! - [`display`]: paths in messages.
 //! - [`unpack`]: applying layer archives to a rootfs.
 //! - [`statcache`]: digests of unchanged files, kept between runs.
 //! - [`tar`]: tar archives as Go's `archive/tar` writes (USTAR, PAX) and reads them.
 //! - [`stopwatch`]: time per phase, for the host's `--stats`.
 
+pub mod display;
+pub mod ids;
 pub mod mtree;
 pub mod repack;
 pub mod statcache;

@@ -15,8 +15,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use repack_host::image::{CompressionChoice, HistoryRequest};
 use repack_host::layout::{ImageRef, Layout, empty};
-use repack_host::repack::{CompressionChoice, HistoryRequest, Request as RepackRequest};
+use repack_host::repack::Request as RepackRequest;
 use repack_host::unpack::Request as UnpackRequest;
 use repack_host::{ComponentSource, Limits, MtreeRequest, Repacker};
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use repack_host::repack::HistoryRequest;
+use repack_host::image::HistoryRequest;
 use repack_host::sandbox::{parse_duration, parse_size};
 
 pub mod registry;
@@ -515,10 +515,10 @@ pub enum Compression {
     Zstd,
 }
 
-impl From<Compression> for repack_host::repack::CompressionChoice {
+impl From<Compression> for repack_host::image::CompressionChoice {
     fn from(c: Compression) -> Self {
+        use repack_host::image::CompressionChoice::{Auto, Fixed};
         use repack_host::layout::Compression as Algorithm;
-        use repack_host::repack::CompressionChoice::{Auto, Fixed};
         match c {
             Compression::Auto => Auto,
             Compression::None => Fixed(Algorithm::None),

@@ -24,6 +24,7 @@ pub mod cpu;
 pub mod go_json;
 pub mod handle;
 pub mod header;
+pub mod image;
 pub mod layout;
 pub mod registry;
 pub mod repack;

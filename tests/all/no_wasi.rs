@@ -6,8 +6,9 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
+use repack_host::image::CompressionChoice;
 use repack_host::layout::{ImageRef, Layout, empty};
-use repack_host::repack::{CompressionChoice, Request as RepackRequest};
+use repack_host::repack::Request as RepackRequest;
 use repack_host::sandbox::{Sandbox, Wasi};
 use repack_host::unpack::Request as UnpackRequest;
 use repack_host::{ComponentSource, Limits, MtreeRequest, Repacker};

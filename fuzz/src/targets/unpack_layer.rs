@@ -12,7 +12,7 @@
 //! the lower tree (empty or a small one with symlinks); the rest is the archive.
 
 use crate::{FuzzTree, layer_round_trip, round_trip};
-use repack_guest::repack::ids::{IdMapping, MapOptions};
+use repack_guest::ids::{IdMapping, MapOptions};
 use repack_guest::unpack::{self, Options, UnpackError};
 use sha2::{Digest, Sha256};
 

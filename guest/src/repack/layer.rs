@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use super::RepackError;
 use super::diff::{Delta, DeltaKind};
-use super::ids::{MapOptions, ROOTLESS_XATTR};
 use super::sink::{Buffered, Sink};
-use super::{RepackError, display};
+use crate::display::display;
+use crate::ids::{MapOptions, ROOTLESS_XATTR};
 use crate::tar::{self, EntryType, Header};
 use crate::tree::{FsError, Kind, Metadata, Tree};
 

@@ -3,27 +3,25 @@
 //!
 //! - [`diff`]: walk events against manifest entries.
 //! - [`filter`]: masks and the one-whiteout-per-deleted-tree rule.
-//! - [`ids`]: owner mapping and rootless owners.
 //! - [`layer`]: deltas to tar entries.
 //! - [`sink`]: the buffered stream to the host.
 //! - [`unhashed`]: no digests for files the manifest does not list.
 
 pub mod diff;
 pub mod filter;
-pub mod ids;
 pub mod layer;
 pub mod sink;
 pub mod unhashed;
 
 use thiserror::Error;
 
+use crate::display::display;
 use crate::mtree::{self, Header, ParseError, WalkError, Writer};
 use crate::statcache::{Cached, StatCache};
 use crate::stopwatch::{Clock, Lap, Stopwatch};
 use crate::tree::{FsError, Tree};
 
 pub use diff::{Delta, DeltaKind};
-pub use ids::{IdMapping, MapOptions};
 pub use layer::{LayerOptions, Written};
 pub use sink::Sink;
 
@@ -114,15 +112,6 @@ impl RepackError {
             RepackError::Object { path, .. } | RepackError::Changed { path, .. } => path,
             _ => b"",
         }
-    }
-}
-
-/// A path for messages: `vis`-encoded so control characters cannot forge lines.
-pub fn display(path: &[u8]) -> String {
-    if path.is_empty() {
-        ".".into()
-    } else {
-        mtree::vis::encode(path)
     }
 }
 

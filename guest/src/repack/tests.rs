@@ -3,6 +3,7 @@
 use std::io::Read;
 
 use super::*;
+use crate::ids::IdMapping;
 use crate::tree::Kind;
 use crate::tree::mem::{MemTree, meta};
 

@@ -7,7 +7,8 @@ use std::io::Read;
 use super::owner::{host_owner, rootless_xattr};
 use super::resolve::{Missing, clean, resolve_dir, split};
 use super::{Options, UnpackError, contents};
-use crate::repack::ids::ROOTLESS_XATTR;
+use crate::display::display;
+use crate::ids::ROOTLESS_XATTR;
 use crate::tar::read::{Entry, Kind as EntryKind, Reader};
 use crate::tree::{FsError, Kind, TreeMut, join};
 
@@ -198,7 +199,7 @@ impl<'o> Layer<'o> {
             if rootless {
                 warnings.push(format!(
                     "{}: device nodes cannot be created without privileges; made an empty file",
-                    crate::repack::display(&raw_name)
+                    display(&raw_name)
                 ));
                 tree.create_file(&path, 0o600).map_err(fs_fail)?;
             } else {
@@ -324,7 +325,7 @@ impl<'o> Layer<'o> {
                     if !self.warned_xattrs {
                         warnings.push(format!(
                             "{}: xattr {} not applied: {e}",
-                            crate::repack::display(path),
+                            display(path),
                             String::from_utf8_lossy(name)
                         ));
                         self.warned_xattrs = true;

@@ -20,8 +20,8 @@ use std::io::Read;
 
 use thiserror::Error;
 
-use crate::repack::display;
-use crate::repack::ids::MapOptions;
+use crate::display::display;
+use crate::ids::MapOptions;
 use crate::tar::read::{ReadError, Reader};
 use crate::tree::TreeMut;
 

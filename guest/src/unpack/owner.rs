@@ -1,6 +1,6 @@
 //! Image owners to host owners when extracting, and the rootless owner attribute.
 
-use crate::repack::ids::{IdMapping, MapOptions};
+use crate::ids::{IdMapping, MapOptions};
 
 /// Map an image id to the host through `mappings` (empty: identity).
 pub fn to_host(id: u64, mappings: &[IdMapping]) -> Option<u32> {

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::MtreeRequest;
+use crate::image::{CompressionChoice, HistoryRequest};
 use crate::layout::{Compression, ImageRef};
-use crate::repack::{self, CompressionChoice, HistoryRequest};
+use crate::repack;
 use crate::sandbox::{Budget, Limits};
 use crate::unpack::{self, parse_map};
 

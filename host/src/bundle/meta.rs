@@ -53,17 +53,6 @@ pub fn check_maps(maps: &[IdMap], what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The contract's form of `maps`.
-pub fn wit_mappings(maps: &[IdMap]) -> Vec<crate::bindings::IdMapping> {
-    maps.iter()
-        .map(|m| crate::bindings::IdMapping {
-            container_id: m.container_id,
-            host_id: m.host_id,
-            size: m.size,
-        })
-        .collect()
-}
-
 /// `map_options`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapOptions {

@@ -1,10 +1,68 @@
-//! `lstat` metadata in the contract's terms.
+//! `lstat` metadata in the capability layer's own terms; the sandbox converts it to the
+//! contract's records.
 
 use cap_std::fs::{FileTypeExt, MetadataExt};
 
-use super::{Kind, Metadata};
+/// The type of a filesystem object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    Regular,
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A unix domain socket.
+    Socket,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+}
 
-/// Convert cap-std metadata (taken without following symlinks) to the WIT record.
+/// POSIX metadata of one object, as `lstat` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metadata {
+    /// Object type.
+    pub kind: Kind,
+    /// Permission bits plus setuid, setgid and sticky; no file-type bits.
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// `st_size`: bytes for regular files, target length for symlinks.
+    pub size: u64,
+    /// Modification time, whole seconds since the Unix epoch.
+    pub mtime_sec: i64,
+    /// Nanoseconds part of the modification time.
+    pub mtime_nsec: u32,
+    /// Status change time, whole seconds since the Unix epoch.
+    pub ctime_sec: i64,
+    /// Nanoseconds part of the status change time.
+    pub ctime_nsec: u32,
+    /// Inode number.
+    pub ino: u64,
+    /// Number of hard links.
+    pub nlink: u64,
+    /// Major number of a device node (0 for other kinds).
+    pub rdev_major: u32,
+    /// Minor number of a device node (0 for other kinds).
+    pub rdev_minor: u32,
+}
+
+/// One directory entry with its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's name within its directory (one component, raw bytes).
+    pub name: Vec<u8>,
+    /// The entry's own metadata (a symlink is described, not followed).
+    pub meta: Metadata,
+}
+
+/// Convert cap-std metadata (taken without following symlinks).
 pub fn from_cap(m: &cap_std::fs::Metadata) -> Metadata {
     let ft = m.file_type();
     let kind = if ft.is_symlink() {

@@ -16,9 +16,8 @@ mod written;
 mod xattr;
 mod xattrat;
 
-/// The contract's types: what the host reports is exactly what the guest receives.
-pub use crate::bindings::fs::{Entry, Kind, Metadata};
 pub use error::CapError;
+pub use meta::{Entry, Kind, Metadata};
 
 use lend::Loans;
 pub use written::FileWriter;

@@ -3,10 +3,9 @@
 
 use anyhow::{Context, Result, anyhow};
 use chrono::DateTime;
+use repack_host::image::{self, BaseImage, history};
 use repack_host::layout::{ImageRef, Layout, check_tag};
 use repack_host::repack::config_edit::{Clear, ConfigEdit, parse_kv, push_history};
-use repack_host::repack::history;
-use repack_host::repack::image::{self, BaseImage};
 use serde_json::Value;
 
 use crate::cli::{ClearKey, ConfigArgs};

@@ -13,8 +13,9 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use repack_host::image::{CompressionChoice, HistoryRequest};
 use repack_host::layout::{Compression, ImageRef, Layout, empty};
-use repack_host::repack::{CompressionChoice, HistoryRequest, Outcome, Request};
+use repack_host::repack::{Outcome, Request};
 use repack_host::unpack::{Options as UnpackOptions, Request as UnpackRequest};
 use repack_host::{Limits, MtreeRequest, Repacker};
 
@@ -170,7 +171,7 @@ fn demo(engine: &Repacker, limits: &Limits, dir: &Path) -> Result<()> {
     let bundle = dir.join("bundle");
     let rootfs = bundle.join("rootfs");
     let layout = Layout::init(&layout_path)?;
-    let created = repack_host::repack::history::created(None, None);
+    let created = repack_host::image::history::created(None, None);
     empty::new_image(&layout, "empty", &created)?;
     engine.unpack(
         &unpack_request(&layout_path, "empty", &bundle, rootless),

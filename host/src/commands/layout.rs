@@ -4,8 +4,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use repack_host::image::history;
 use repack_host::layout::{ImageRef, Layout, empty};
-use repack_host::repack::history;
 
 use crate::cli::{ImageArgs, LayoutArgs};
 

@@ -8,9 +8,8 @@
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
+use repack_host::image::{BaseImage, history};
 use repack_host::layout::{Descriptor, ImageRef, Layout, json};
-use repack_host::repack::history;
-use repack_host::repack::image::BaseImage;
 use serde_json::{Map, Value};
 
 use crate::cli::StatArgs;

@@ -5,12 +5,12 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use super::image::BaseImage;
-use super::{
-    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression,
-    commit_added_layer, history_times, store_layer,
-};
+use super::RepackError;
 use crate::bundle::BundleError;
+use crate::image::history::{self, HistoryRequest};
+use crate::image::{
+    BaseImage, CompressionChoice, LayerInfo, auto_compression, commit_added_layer, store_layer,
+};
 use crate::layout::descriptor::Descriptor;
 use crate::layout::{ImageRef, Layout, check_tag};
 
@@ -33,10 +33,11 @@ pub struct AddLayerRequest {
 
 /// Append the layer; returns the new manifest descriptor and the layer.
 pub fn add_layer(request: &AddLayerRequest) -> Result<(Descriptor, LayerInfo), RepackError> {
-    let times = history_times(
+    let times = history::times(
         request.source_date_epoch.as_deref(),
         request.history.as_ref(),
-    )?;
+    )
+    .map_err(RepackError::Invalid)?;
     let tag = request
         .tag
         .clone()

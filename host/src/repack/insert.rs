@@ -8,18 +8,17 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::image::BaseImage;
-use super::{
-    CompressionChoice, HistoryRequest, LayerInfo, RepackError, auto_compression,
-    commit_added_layer, history_times, store_layer,
-};
+use super::RepackError;
 use crate::bindings::{MapOptions, RepackOptions};
-use crate::bundle::meta::wit_mappings;
 use crate::bundle::{BundleError, IdMap};
+use crate::image::history::{self, HistoryRequest};
+use crate::image::{
+    BaseImage, CompressionChoice, LayerInfo, auto_compression, commit_added_layer, store_layer,
+};
 use crate::layout::Descriptor;
 use crate::layout::{ImageRef, Layout, check_tag};
 use crate::repacker::Repacker;
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, wit_mappings};
 use crate::stats::Stats;
 
 /// One `insert`.
@@ -119,10 +118,11 @@ impl Repacker {
         request: &InsertRequest,
         limits: &Limits,
     ) -> Result<(Descriptor, LayerInfo), RepackError> {
-        let (epoch, created) = history_times(
+        let (epoch, created) = history::times(
             request.source_date_epoch.as_deref(),
             request.history.as_ref(),
-        )?;
+        )
+        .map_err(RepackError::Invalid)?;
         let target = clean_target(&request.target).map_err(RepackError::Invalid)?;
         let tag = request
             .tag

@@ -1,61 +1,37 @@
 //! `run` (umoci's `repack`): the changes made to a bundle's rootfs since it was
 //! unpacked become one new layer on the bundle's base image, and a tag points at it.
 //!
-//! - [`history`]: history entries, times, `SOURCE_DATE_EPOCH`.
-//! - [`image`]: the base image and the commit of the new one.
+//! The image it builds on, its history and the new layer's blob are
+//! [`crate::image`]'s.
+//!
 //! - [`config_edit`]: `config`'s edits of an image configuration.
+//! - [`insert`] and [`add_layer`]: a new layer from a file tree or from a tar archive.
 
 pub mod add_layer;
 pub mod config_edit;
-pub mod history;
-pub mod image;
 pub mod insert;
 
 use std::path::PathBuf;
 use std::time::Instant;
-
-use chrono::{DateTime, FixedOffset};
 
 use indicatif::ProgressBar;
 
 use thiserror::Error;
 
 use crate::bindings::{MapOptions, MtreeHeader, RepackOptions};
-use crate::bundle::meta::wit_mappings;
 use crate::bundle::{self, Bundle, BundleError, BundleMeta};
 use crate::capability::CapDir;
 use crate::header;
+use crate::image::history::{self, HistoryRequest};
+use crate::image::{
+    self, Addition, BaseImage, CompressionChoice, LayerInfo, auto_compression, store_layer,
+};
 use crate::layout::descriptor::{self, Descriptor};
-use crate::layout::{Compression, Digest, ImageRef, Layout, LayoutError};
+use crate::layout::{ImageRef, Layout, LayoutError};
 use crate::repacker::RACY_WINDOW;
 use crate::repacker::{JobError, Repacker};
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, wit_mappings};
 use crate::stats::Stats;
-
-use image::{Addition, BaseImage};
-
-/// How to choose the layer compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CompressionChoice {
-    /// The base image's last compressed layer's, else gzip.
-    #[default]
-    Auto,
-    /// The one asked for.
-    Fixed(Compression),
-}
-
-/// The history entry to add (`None` in [`Request::history`] adds none).
-#[derive(Debug, Clone, Default)]
-pub struct HistoryRequest {
-    /// `author` (default: the config's author).
-    pub author: Option<String>,
-    /// `comment`.
-    pub comment: Option<String>,
-    /// `created`, RFC 3339 (default: `SOURCE_DATE_EPOCH`, else now).
-    pub created: Option<String>,
-    /// `created_by`.
-    pub created_by: String,
-}
 
 /// One repack.
 #[derive(Debug, Clone)]
@@ -78,19 +54,6 @@ pub struct Request {
     pub source_date_epoch: Option<String>,
     /// Show layer progress on this bar.
     pub progress: Option<ProgressBar>,
-}
-
-/// The layer a repack wrote.
-#[derive(Debug, Clone)]
-pub struct LayerInfo {
-    /// The layer descriptor.
-    pub descriptor: Descriptor,
-    /// sha256 of the uncompressed archive.
-    pub diff_id: Digest,
-    /// Uncompressed size.
-    pub uncompressed_size: u64,
-    /// Time spent compressing it (see [`crate::layout::WrittenBlob::compress_time`]).
-    pub compress_time: std::time::Duration,
 }
 
 /// What a repack did.
@@ -136,101 +99,17 @@ pub enum RepackError {
     Refresh(BundleError),
 }
 
-/// Finish a layer blob, move it into the layout and describe it (with umoci's
-/// `ci.umo.uncompressed_blob_size` annotation when it is compressed).
-pub fn store_layer(
-    layout: &Layout,
-    writer: crate::layout::BlobWriter,
-    compression: Compression,
-) -> Result<LayerInfo, RepackError> {
-    let blob = writer.finish()?;
-    layout.commit_layer(&blob)?;
-    let mut descriptor = Descriptor::new(compression.media_type(), blob.digest.clone(), blob.size);
-    if blob.size != blob.uncompressed_size {
-        descriptor.set_annotation(
-            descriptor::UNCOMPRESSED_SIZE,
-            &blob.uncompressed_size.to_string(),
-        );
-    }
-    Ok(LayerInfo {
-        descriptor,
-        diff_id: blob.diff_id,
-        uncompressed_size: blob.uncompressed_size,
-        compress_time: blob.compress_time,
-    })
-}
-
-/// `SOURCE_DATE_EPOCH` and a history request's `created` time, both checked.
-fn history_times(
-    source_date_epoch: Option<&str>,
-    history: Option<&HistoryRequest>,
-) -> Result<(Option<i64>, Option<DateTime<FixedOffset>>), RepackError> {
-    let epoch = history::source_date_epoch(source_date_epoch).map_err(RepackError::Invalid)?;
-    let created = history
-        .and_then(|h| h.created.as_deref())
-        .map(history::parse_created)
-        .transpose()
-        .map_err(RepackError::Invalid)?;
-    Ok((epoch, created))
-}
-
-/// Commit an image that adds `layer` to `base`, with the entry `history` asks for
-/// (author and comment empty unless given), and point `tag` at it: `insert` and
-/// `raw add-layer`. Returns the new image manifest.
-fn commit_added_layer(
-    layout: &Layout,
-    base: &BaseImage,
-    layer: &LayerInfo,
-    history: Option<&HistoryRequest>,
-    (epoch, created): (Option<i64>, Option<DateTime<FixedOffset>>),
-    tag: &str,
-) -> Result<Descriptor, RepackError> {
-    let history = history.map(|h| {
-        history::entry(
-            &history::created(created.as_ref(), epoch),
-            &h.created_by,
-            h.author.as_deref().unwrap_or(""),
-            h.comment.as_deref().unwrap_or(""),
-            false,
-        )
-    });
-    let addition = Addition {
-        layer: Some((layer.descriptor.clone(), layer.diff_id.to_string())),
-        history,
-    };
-    let walk = image::commit(layout, base, &addition)?;
-    layout.set_tag(tag, &walk[0])?;
-    Ok(walk.last().expect("walks are never empty").clone())
-}
-
-/// The compression `choice` means for an image on `base`: `auto` takes the last
-/// compressed layer's algorithm, else gzip.
-pub fn auto_compression(choice: CompressionChoice, base: &BaseImage) -> Compression {
-    match choice {
-        CompressionChoice::Fixed(c) => c,
-        CompressionChoice::Auto => base
-            .layers()
-            .iter()
-            .rev()
-            .find_map(|l| {
-                l.media_type
-                    .split_once('+')
-                    .and_then(|(_, s)| Compression::from_suffix(s))
-            })
-            .unwrap_or(Compression::Gzip),
-    }
-}
-
 impl Repacker {
     /// Repack a bundle (see the module documentation).
     pub fn repack(&self, request: &Request, limits: &Limits) -> Result<Outcome, RepackError> {
         let start = Instant::now();
         let mut stats = Stats::default();
         // Everything that can be checked is checked before anything is written.
-        let (epoch, created_flag) = history_times(
+        let (epoch, created_flag) = history::times(
             request.source_date_epoch.as_deref(),
             request.history.as_ref(),
-        )?;
+        )
+        .map_err(RepackError::Invalid)?;
         let bundle = Bundle::open(&request.bundle)?;
         let rootfs_dir = bundle.rootfs()?;
         let rootfs = bundle.rootfs_path();

@@ -11,7 +11,7 @@ use super::hasher::Hasher;
 use super::{Budget, JobState};
 use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
-use crate::capability::{CapDir, CapError, FileWriter};
+use crate::capability::{self, CapDir, CapError, FileWriter};
 use crate::layout::{BlobReader, BlobWriter};
 use crate::stats::CallKind::{self, Hash, Read as Reading, Walk, Write as Writing};
 
@@ -31,6 +31,63 @@ impl From<CapError> for Error {
             CapError::PermissionDenied => Error::PermissionDenied,
             CapError::NotSupported => Error::NotSupported,
             other => Error::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<capability::Kind> for Kind {
+    fn from(k: capability::Kind) -> Self {
+        match k {
+            capability::Kind::Regular => Kind::Regular,
+            capability::Kind::Directory => Kind::Directory,
+            capability::Kind::Symlink => Kind::Symlink,
+            capability::Kind::Fifo => Kind::Fifo,
+            capability::Kind::Socket => Kind::Socket,
+            capability::Kind::CharDevice => Kind::CharDevice,
+            capability::Kind::BlockDevice => Kind::BlockDevice,
+        }
+    }
+}
+
+impl From<Kind> for capability::Kind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Regular => capability::Kind::Regular,
+            Kind::Directory => capability::Kind::Directory,
+            Kind::Symlink => capability::Kind::Symlink,
+            Kind::Fifo => capability::Kind::Fifo,
+            Kind::Socket => capability::Kind::Socket,
+            Kind::CharDevice => capability::Kind::CharDevice,
+            Kind::BlockDevice => capability::Kind::BlockDevice,
+        }
+    }
+}
+
+impl From<capability::Metadata> for fs::Metadata {
+    fn from(m: capability::Metadata) -> Self {
+        fs::Metadata {
+            kind: m.kind.into(),
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+            size: m.size,
+            mtime_sec: m.mtime_sec,
+            mtime_nsec: m.mtime_nsec,
+            ctime_sec: m.ctime_sec,
+            ctime_nsec: m.ctime_nsec,
+            ino: m.ino,
+            nlink: m.nlink,
+            rdev_major: m.rdev_major,
+            rdev_minor: m.rdev_minor,
+        }
+    }
+}
+
+impl From<capability::Entry> for Entry {
+    fn from(e: capability::Entry) -> Self {
+        Entry {
+            name: e.name,
+            meta: e.meta.into(),
         }
     }
 }
@@ -84,15 +141,20 @@ impl Host for JobState {}
 
 impl HostDir for JobState {
     fn metadata(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<fs::Metadata> {
-        self.with_dir(Walk, &dir, |d| d.metadata(&path))
+        self.with_dir(Walk, &dir, |d| d.metadata(&path).map(fs::Metadata::from))
     }
 
     fn read_dir(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<Entry>> {
-        self.with_dir(Walk, &dir, |d| d.read_dir(&path))
+        self.with_dir(Walk, &dir, |d| {
+            Ok(d.read_dir(&path)?.into_iter().map(Entry::from).collect())
+        })
     }
 
     fn read_dir_xattrs(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<Listed>> {
-        self.with_dir(Walk, &dir, |d| d.read_dir_xattrs(&path))
+        self.with_dir(Walk, &dir, |d| {
+            let listed = d.read_dir_xattrs(&path)?;
+            Ok(listed.into_iter().map(|(e, x)| (e.into(), x)).collect())
+        })
     }
 
     fn read_link(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
@@ -157,7 +219,9 @@ impl HostDir for JobState {
         major: u32,
         minor: u32,
     ) -> Wit<()> {
-        self.with_dir(Writing, &dir, |d| d.mknod(&path, kind, mode, major, minor))
+        self.with_dir(Writing, &dir, |d| {
+            d.mknod(&path, kind.into(), mode, major, minor)
+        })
     }
 
     fn set_owner(&mut self, dir: Resource<CapDir>, path: Vec<u8>, uid: u32, gid: u32) -> Wit<()> {

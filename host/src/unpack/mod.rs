@@ -16,16 +16,16 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::bindings::{LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
-use crate::bundle::meta::{self, MapOptions as BundleMaps, wit_mappings};
+use crate::bundle::meta::{self, MapOptions as BundleMaps};
 use crate::bundle::{self, Bundle, BundleError, IdMap};
 use crate::capability::CapDir;
 use crate::handle;
 use crate::header;
+use crate::image::BaseImage;
 use crate::layout::{BlobReader, ImageRef, Layout, LayoutError};
-use crate::repack::image::BaseImage;
 use crate::repacker::{JobError, Repacker};
 use crate::runtime_config;
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, wit_mappings};
 
 pub mod rootfs;
 pub mod runtime;

@@ -5,6 +5,32 @@ use serde_json::{Map, Value};
 
 use crate::layout::json;
 
+/// The history entry to add to a new image (`None` in a request adds none).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryRequest {
+    /// `author` (default: the config's author).
+    pub author: Option<String>,
+    /// `comment`.
+    pub comment: Option<String>,
+    /// `created`, RFC 3339 (default: `SOURCE_DATE_EPOCH`, else now).
+    pub created: Option<String>,
+    /// `created_by`.
+    pub created_by: String,
+}
+
+/// `SOURCE_DATE_EPOCH` and a history request's `created` time, both checked.
+pub fn times(
+    source_date_epoch: Option<&str>,
+    history: Option<&HistoryRequest>,
+) -> Result<(Option<i64>, Option<DateTime<FixedOffset>>), String> {
+    let epoch = self::source_date_epoch(source_date_epoch)?;
+    let created = history
+        .and_then(|h| h.created.as_deref())
+        .map(parse_created)
+        .transpose()?;
+    Ok((epoch, created))
+}
+
 /// Parse `SOURCE_DATE_EPOCH` (unset or empty: `None`).
 pub fn source_date_epoch(value: Option<&str>) -> Result<Option<i64>, String> {
     match value {
