@@ -39,8 +39,8 @@ impl Lab {
 
     /// `repack-host ARGS` in the lab directory.
     fn host(&self, args: &[&str]) -> Command {
-        let mut cmd = repack_host();
-        cmd.current_dir(self.path()).args(args);
+        let mut cmd = crate::support::repack_host_with(args);
+        cmd.current_dir(self.path());
         cmd
     }
 

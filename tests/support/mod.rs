@@ -131,6 +131,21 @@ pub fn root() -> bool {
     is_root
 }
 
+/// `repack-host ARGS`, with `--rootless` after a leading `unpack` when the tests do not
+/// run as root (only root can give files to root).
+pub fn repack_host_with<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
+    let mut cmd = repack_host();
+    let mut args = args.into_iter().peekable();
+    if let Some(first) = args.peek()
+        && first.as_ref() == "unpack"
+        && !rustix::process::geteuid().is_root()
+    {
+        cmd.arg(args.next().expect("peeked")).arg("--rootless");
+    }
+    cmd.args(args);
+    cmd
+}
+
 /// `umoci unpack`, rootless when the tests do not run as root (umoci cannot give files
 /// to root then).
 pub fn umoci_unpack() -> Command {

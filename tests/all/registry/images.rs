@@ -6,13 +6,11 @@ use std::process::Command;
 
 use sha2::Digest as _;
 
-use crate::support::{repack_host, run_fail, run_ok, sh};
+use crate::support::{run_fail, run_ok, sh};
 
 /// `repack-host` with these arguments.
 pub fn rh<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
-    let mut cmd = repack_host();
-    cmd.args(args);
-    cmd
+    crate::support::repack_host_with(args)
 }
 
 /// Run `repack-host` with `args` plus `flags`, requiring success; returns stdout and
