@@ -31,7 +31,8 @@ pub const LEAK_FILES: u8 = 3;
 pub const CHURN_FILES: u8 = 4;
 /// Creates hashers (each fed a byte) and keeps them all.
 pub const FLOOD_HASHERS: u8 = 5;
-/// Creates files `w0`, `w1`, ... in its (writable) root and keeps every writer.
+/// Creates files `w0`, `w1`, ... in its (writable) root and keeps every writer
+/// (pausing [`HOLD`] after each).
 pub const FLOOD_WRITERS: u8 = 6;
 /// Prints 100 KiB of noise with terminal escapes and a forged success line, then
 /// panics with "boom after noise".
@@ -144,6 +145,7 @@ fn act(behaviour: u8, root: &Dir) -> Result<String, Failure> {
                     root.create_file(name.as_bytes(), 0o644)
                         .map_err(fs_failure)?,
                 );
+                std::thread::sleep(HOLD);
             }
             unreachable!()
         }
