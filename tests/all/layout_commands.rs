@@ -9,42 +9,35 @@ use std::time::{Duration, Instant};
 
 use repack_host::layout::{Layout, descriptor, lock};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
+use crate::support;
 use crate::support::{have, repack_host, run_fail, run_ok, sh};
 
-/// A scratch directory holding the layout `img`.
-struct Lab {
-    tmp: TempDir,
+/// The shared lab, with the layout and blob readers these commands need.
+struct Lab(support::lab::Lab);
+
+impl std::ops::Deref for Lab {
+    type Target = support::lab::Lab;
+
+    fn deref(&self) -> &support::lab::Lab {
+        &self.0
+    }
 }
 
 impl Lab {
     /// `img` with `img:a`, an empty image made by `repack-host new`.
     fn new() -> Lab {
-        let lab = Lab {
-            tmp: tempfile::tempdir().unwrap(),
-        };
+        let lab = Lab(support::lab::Lab::scratch());
         run_ok(&mut lab.host(&["init", "--layout", "img"]));
         run_ok(&mut lab.host(&["new", "--image", "img:a"]));
         lab
-    }
-
-    fn path(&self) -> &Path {
-        self.tmp.path()
     }
 
     fn layout(&self) -> PathBuf {
         self.path().join("img")
     }
 
-    /// `repack-host ARGS` in the lab directory.
-    fn host(&self, args: &[&str]) -> Command {
-        let mut cmd = crate::support::repack_host_with(args);
-        cmd.current_dir(self.path());
-        cmd
-    }
-
-    /// `umoci ARGS` in the lab directory.
+    /// `umoci ARGS` in the lab directory, with `unpack` rootless when not root.
     fn umoci(&self, args: &[&str]) -> Command {
         let mut cmd = match args.split_first() {
             Some((&"unpack", rest)) => {
@@ -62,10 +55,6 @@ impl Lab {
         cmd
     }
 
-    fn index(&self) -> Value {
-        serde_json::from_slice(&fs::read(self.layout().join("index.json")).unwrap()).unwrap()
-    }
-
     /// The ref.names in index order.
     fn tags(&self) -> Vec<String> {
         self.index()["manifests"]
@@ -75,32 +64,6 @@ impl Lab {
             .filter_map(|d| d["annotations"][descriptor::REF_NAME].as_str())
             .map(str::to_owned)
             .collect()
-    }
-
-    /// The index entry tagged `tag` (exactly one).
-    fn tagged(&self, tag: &str) -> Value {
-        let index = self.index();
-        let found: Vec<&Value> = index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["annotations"][descriptor::REF_NAME] == tag)
-            .collect();
-        assert_eq!(found.len(), 1, "tag {tag} in {index}");
-        found[0].clone()
-    }
-
-    fn blob(&self, digest: &str) -> Vec<u8> {
-        let hex = digest.strip_prefix("sha256:").unwrap();
-        fs::read(self.layout().join("blobs/sha256").join(hex)).unwrap()
-    }
-
-    fn json_blob(&self, digest: &str) -> Value {
-        serde_json::from_slice(&self.blob(digest)).unwrap()
-    }
-
-    fn manifest(&self, tag: &str) -> Value {
-        self.json_blob(self.tagged(tag)["digest"].as_str().unwrap())
     }
 
     fn config_digest(&self, tag: &str) -> String {
@@ -236,9 +199,7 @@ fn layered_lab() -> Option<Lab> {
     if !have("umoci") {
         return None;
     }
-    let lab = Lab {
-        tmp: tempfile::tempdir().unwrap(),
-    };
+    let lab = Lab(support::lab::Lab::scratch());
     let unpack = format!("umoci {}", crate::support::umoci_unpack_words().join(" "));
     sh(
         lab.path(),

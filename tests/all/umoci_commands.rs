@@ -5,19 +5,24 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use tempfile::TempDir;
 
-use crate::support::{cache_dir, have, repack_host, root, run_ok, sh, sha256_hex};
+use crate::support;
+use crate::support::{cache_dir, have, repack_host, root, run_ok, sha256_hex};
 
-/// A scratch directory with the layout `img`: `img:empty` from `umoci new`, and
-/// `img:v1`, one layer by umoci holding accounts, owners, modes, links, a fifo and an
-/// xattr.
-struct Lab {
-    tmp: TempDir,
+/// The shared lab with the layout `img`: `img:empty` from `umoci new`, and `img:v1`,
+/// one layer by umoci holding accounts, owners, modes, links, a fifo and an xattr.
+struct Lab(support::lab::Lab);
+
+impl std::ops::Deref for Lab {
+    type Target = support::lab::Lab;
+
+    fn deref(&self) -> &support::lab::Lab {
+        &self.0
+    }
 }
 
 /// What `img:v1`'s layer holds (`$R` is the rootfs).
@@ -38,9 +43,7 @@ impl Lab {
         if !(have("umoci") && have("setfattr") && root()) {
             return None;
         }
-        let lab = Lab {
-            tmp: tempfile::tempdir().unwrap(),
-        };
+        let lab = Lab(support::lab::Lab::scratch());
         lab.sh(&format!(
             "umoci init --layout img && umoci new --image img:empty\n\
              umoci unpack --image img:empty work\nR=work/rootfs\n{V1}\n\
@@ -49,34 +52,8 @@ impl Lab {
         Some(lab)
     }
 
-    fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn at(&self, rel: &str) -> PathBuf {
-        self.path().join(rel)
-    }
-
-    fn sh(&self, script: &str) {
-        sh(self.path(), script);
-    }
-
-    /// `repack-host ARGS` in the lab directory.
-    fn host(&self, args: &[&str]) -> Command {
-        let mut cmd = repack_host();
-        cmd.current_dir(self.path()).args(args);
-        cmd
-    }
-
-    /// `umoci ARGS` in the lab directory.
-    fn umoci(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("umoci");
-        cmd.current_dir(self.path()).args(args);
-        cmd
-    }
-
     /// The manifest `tag` points at, and its digest.
-    fn manifest(&self, tag: &str) -> (String, Value) {
+    fn manifest_with_digest(&self, tag: &str) -> (String, Value) {
         let index: Value =
             serde_json::from_slice(&fs::read(self.at("img/index.json")).unwrap()).unwrap();
         let digest = index["manifests"]
@@ -88,13 +65,8 @@ impl Lab {
             .as_str()
             .unwrap()
             .to_owned();
-        let manifest = serde_json::from_slice(&fs::read(self.blob(&digest)).unwrap()).unwrap();
+        let manifest = serde_json::from_slice(&fs::read(self.blob_path(&digest)).unwrap()).unwrap();
         (digest, manifest)
-    }
-
-    fn blob(&self, digest: &str) -> PathBuf {
-        self.at("img/blobs/sha256")
-            .join(digest.strip_prefix("sha256:").unwrap())
     }
 
     /// The entry lines of `repack-host raw mtree DIR` (the tree, whatever its path).
@@ -207,8 +179,8 @@ fn raw_unpack_refuses_what_umoci_refuses_and_leaves_nothing() {
     assert_eq!(fs::read(lab.at("file")).unwrap(), b"keep\n");
 
     // A corrupt layer: the new directory goes, an empty one that was there stays empty.
-    let (_, manifest) = lab.manifest("v1");
-    let layer = lab.blob(manifest["layers"][0]["digest"].as_str().unwrap());
+    let (_, manifest) = lab.manifest_with_digest("v1");
+    let layer = lab.blob_path(manifest["layers"][0]["digest"].as_str().unwrap());
     let good = fs::read(&layer).unwrap();
     let mut bad = good.clone();
     let middle = bad.len() / 2;
@@ -390,14 +362,14 @@ fn insert_opaque_of_a_file_writes_umoci_s_layer() {
         "insert", "--image", "img:v1", "--tag", "theirs", "--opaque", "source", "/d",
     ]));
     let last = |tag: &str| {
-        let (_, manifest) = lab.manifest(tag);
+        let (_, manifest) = lab.manifest_with_digest(tag);
         let layer = manifest["layers"]
             .as_array()
             .unwrap()
             .last()
             .unwrap()
             .clone();
-        layer_entries(&lab.blob(layer["digest"].as_str().unwrap()))
+        layer_entries(&lab.blob_path(layer["digest"].as_str().unwrap()))
     };
     let (ours, whole) = last("ours");
     assert!(whole, "our layer reads to its end");
@@ -417,7 +389,7 @@ fn insert_opaque_of_a_file_writes_umoci_s_layer() {
 #[test]
 fn corrupt_blobs_are_reported_in_one_wording_with_exact_sizes() {
     let Some(lab) = Lab::new() else { return };
-    let (manifest_digest, manifest) = lab.manifest("v1");
+    let (manifest_digest, manifest) = lab.manifest_with_digest("v1");
     let config_digest = manifest["config"]["digest"].as_str().unwrap().to_owned();
     let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
     let index_before = fs::read(lab.at("img/index.json")).unwrap();
@@ -432,7 +404,7 @@ fn corrupt_blobs_are_reported_in_one_wording_with_exact_sizes() {
         ("config", &config_digest),
         ("layer", &layer_digest),
     ] {
-        let path = lab.blob(digest);
+        let path = lab.blob_path(digest);
         let good = fs::read(&path).unwrap();
         let n = good.len();
         let mut flipped = good.clone();

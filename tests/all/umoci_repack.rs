@@ -11,10 +11,10 @@ use std::process::Command;
 
 use repack_guest::mtree::{Keywords, ParsedEntry, parse};
 use serde_json::Value;
-use tempfile::TempDir;
 
+use crate::support;
 use crate::support::{
-    assert_same_paths, have, mtree_file, repack_host, root, run_fail, run_ok, sh, sha256_hex,
+    assert_same_paths, have, mtree_file, repack_host, root, run_fail, run_ok, sha256_hex,
 };
 
 /// The base image's content (`$R` is the rootfs), packed by umoci.
@@ -175,31 +175,27 @@ impl Entry {
     }
 }
 
-/// A scratch directory holding the layout `img` and bundles, all named relative to it.
-struct Lab {
-    tmp: TempDir,
+/// The shared lab, with umoci's base image and the readers these tests need.
+struct Lab(support::lab::Lab);
+
+impl std::ops::Deref for Lab {
+    type Target = support::lab::Lab;
+
+    fn deref(&self) -> &support::lab::Lab {
+        &self.0
+    }
 }
 
 impl Lab {
     /// `img:empty` from `umoci new`, and `img:base` holding `content` (a script on `$R`,
     /// the rootfs) as packed by `umoci repack`.
     fn new(content: &str) -> Lab {
-        let lab = Lab {
-            tmp: tempfile::tempdir().unwrap(),
-        };
+        let lab = Lab(support::lab::Lab::scratch());
         lab.sh("umoci init --layout img && umoci new --image img:empty");
         lab.sh("umoci unpack --image img:empty b0");
         lab.sh(&format!("R=b0/rootfs\n{content}"));
         lab.sh("umoci repack --image img:base b0");
         lab
-    }
-
-    fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn sh(&self, script: &str) {
-        sh(self.path(), script);
     }
 
     /// Run `script` with `$R` set to `bundle`'s rootfs.
@@ -232,34 +228,8 @@ impl Lab {
         fs::read(self.path().join("img/index.json")).unwrap()
     }
 
-    /// The descriptor `tag` points at in `index.json`.
-    fn tagged(&self, tag: &str) -> Value {
-        let index: Value = serde_json::from_slice(&self.index_bytes()).unwrap();
-        let found: Vec<&Value> = index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
-            .collect();
-        assert_eq!(found.len(), 1, "tag {tag} in {index}");
-        found[0].clone()
-    }
-
     fn digest(&self, tag: &str) -> String {
         self.tagged(tag)["digest"].as_str().unwrap().to_owned()
-    }
-
-    fn blob(&self, digest: &str) -> Vec<u8> {
-        let hex = digest.strip_prefix("sha256:").unwrap();
-        fs::read(self.path().join("img/blobs/sha256").join(hex)).unwrap()
-    }
-
-    fn json_blob(&self, digest: &str) -> Value {
-        serde_json::from_slice(&self.blob(digest)).unwrap()
-    }
-
-    fn manifest(&self, tag: &str) -> Value {
-        self.json_blob(&self.digest(tag))
     }
 
     fn config(&self, tag: &str) -> Value {
@@ -605,9 +575,7 @@ fn skopeo_and_oci_image_tool_accept_our_layout() {
         return;
     }
     // Only our images in this layout: the first layer and the edits are both ours.
-    let lab = Lab {
-        tmp: tempfile::tempdir().unwrap(),
-    };
+    let lab = Lab(support::lab::Lab::scratch());
     lab.sh(
         "umoci init --layout img && umoci new --image img:img && umoci unpack --image img:img b0",
     );

@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use tempfile::TempDir;
 
-use crate::support::{
-    assert_same_paths, have, mtree_file, repack_host, root, run_ok, sh, sha256_hex,
-};
+use crate::support;
+use crate::support::{assert_same_paths, have, mtree_file, repack_host, root, run_ok, sha256_hex};
 
 /// Builds layers from a snippet of Python: `tar OUT SNIPPET` writes a plain archive,
 /// `layer LAYOUT TAG NEW_TAG gzip|none SNIPPET` appends it to an image (see the
@@ -37,31 +35,23 @@ pub(crate) fn ready() -> bool {
     ok && root()
 }
 
-/// A scratch directory holding the layout `img` (with `img:empty` from `umoci new`)
-/// and bundles, all named relative to it.
-pub(crate) struct Lab {
-    tmp: TempDir,
+/// The shared lab (with `img:empty` from `umoci new`), with the layer builders and
+/// bundle comparisons these tests need.
+pub(crate) struct Lab(support::lab::Lab);
+
+impl std::ops::Deref for Lab {
+    type Target = support::lab::Lab;
+
+    fn deref(&self) -> &support::lab::Lab {
+        &self.0
+    }
 }
 
 impl Lab {
     pub(crate) fn new() -> Lab {
-        let lab = Lab {
-            tmp: tempfile::tempdir().unwrap(),
-        };
+        let lab = Lab(support::lab::Lab::scratch());
         lab.sh("umoci init --layout img && umoci new --image img:empty");
         lab
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    pub(crate) fn at(&self, rel: &str) -> PathBuf {
-        self.path().join(rel)
-    }
-
-    pub(crate) fn sh(&self, script: &str) {
-        sh(self.path(), script);
     }
 
     /// With umoci: unpack `from` into the bundle `work-<to>`, run `script` on its rootfs
@@ -117,26 +107,6 @@ impl Lab {
             "umoci unpack {} --image img:{tag} {bundle}",
             flags.join(" ")
         ));
-    }
-
-    /// The manifest `tag` points at.
-    fn manifest(&self, tag: &str) -> Value {
-        let index: Value =
-            serde_json::from_slice(&fs::read(self.at("img/index.json")).unwrap()).unwrap();
-        let found: Vec<&Value> = index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
-            .collect();
-        assert_eq!(found.len(), 1, "tag {tag} in {index}");
-        let digest = found[0]["digest"].as_str().unwrap();
-        serde_json::from_slice(&fs::read(self.blob_path(digest)).unwrap()).unwrap()
-    }
-
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        self.at("img/blobs/sha256")
-            .join(digest.strip_prefix("sha256:").unwrap())
     }
 
     fn layers(&self, tag: &str) -> Vec<Value> {

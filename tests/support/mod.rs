@@ -9,6 +9,8 @@ use std::process::Command;
 
 use sha2::Digest;
 
+pub mod lab;
+
 /// The `repack-host` binary, with the compiled-component cache in the target dir.
 pub fn repack_host() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_repack-host"));

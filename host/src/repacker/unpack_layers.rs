@@ -1,0 +1,70 @@
+//! The guest's `unpack-layer` and `mtree-cached` calls: an image's layers applied to a
+//! new rootfs in one job, then its manifest and stat cache. `unpack` and `raw unpack`
+//! fill their rootfs with it.
+
+use std::path::Path;
+
+use wasmtime::component::Resource;
+
+use super::{JobError, RACY_WINDOW, Repacker, sanitized};
+use crate::bindings::{Failure, LayerInfo, MtreeHeader, UnpackOptions};
+use crate::capability::CapDir;
+use crate::layout::BlobReader;
+use crate::sandbox::Limits;
+
+impl Repacker {
+    /// Apply `layers` in order to the (new, empty) directory `dir`, granted for writing
+    /// (`rootfs` names it in messages), then return its mtree manifest, its stat cache
+    /// and the guest's warnings. One job runs all layers, so the budgets cover the whole
+    /// unpack; a layer may expand to the smaller of `options.max_layer_size` and
+    /// [`Limits::max_layer_size`].
+    pub fn unpack_layers(
+        &self,
+        dir: CapDir,
+        rootfs: &Path,
+        layers: Vec<(BlobReader, LayerInfo)>,
+        options: &UnpackOptions,
+        header: &MtreeHeader,
+        limits: &Limits,
+    ) -> Result<(String, String, Vec<String>), JobError> {
+        let options = &UnpackOptions {
+            max_layer_size: options.max_layer_size.min(limits.max_layer_size),
+            ..options.clone()
+        };
+        let mut job = self.sandbox.job(limits)?;
+        let root = job.grant(dir)?;
+        let root_rep = root.rep();
+        let guest = |f: Failure| JobError::guest(rootfs, f);
+        let mut warnings = Vec::new();
+        let layer_count = layers.len();
+        for (reader, info) in layers {
+            let reader = job.grant(reader)?;
+            let rep = reader.rep();
+            let outcome = job.world.repack_bundle_layer().call_unpack_layer(
+                &mut job.store,
+                Resource::new_borrow(root_rep),
+                Resource::new_borrow(rep),
+                &info,
+                options,
+            );
+            let outcome = job.finish(outcome, limits);
+            job.take(Resource::<BlobReader>::new_own(rep))?;
+            warnings.extend(sanitized(outcome?.map_err(guest)?));
+        }
+        // The stat cache leaves out files whose ctime is within RACY_WINDOW of the time
+        // it is taken at (a later change in the same clock tick would not show). Every
+        // file here was just written: waiting that long once lets the cache keep them all.
+        if layer_count > 0 {
+            std::thread::sleep(RACY_WINDOW);
+        }
+        let outcome = job.world.repack_bundle_layer().call_mtree_cached(
+            &mut job.store,
+            Resource::new_borrow(root_rep),
+            header,
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+            RACY_WINDOW.as_nanos() as u64,
+        );
+        let (manifest, cache) = job.finish(outcome, limits)?.map_err(guest)?;
+        Ok((manifest, cache, warnings))
+    }
+}
