@@ -7,8 +7,14 @@
 //! then [`padding`] zero bytes, and ends the archive with [`END_OF_ARCHIVE`].
 //! [`read`] reads archives (any layer: USTAR, PAX, GNU, sparse files).
 
+mod fields;
 mod pax;
 pub mod read;
+
+use fields::{
+    CHKSUM, DEVMAJOR, DEVMINOR, Field, GID, LINKNAME, MAGIC, MODE, MTIME, NAME, PREFIX, SIZE,
+    TYPEFLAG, UID, VERSION,
+};
 
 /// The size of one tar block in bytes.
 pub const BLOCK: usize = 512;
@@ -304,24 +310,6 @@ fn main_block(h: &Normal, name: &[u8], linkname: &[u8]) -> Block {
     block.put_octal(DEVMINOR, u64::from(raw.devminor));
     block
 }
-
-/// A header field: byte offset and length within the block.
-type Field = (usize, usize);
-
-const NAME: Field = (0, 100);
-const MODE: Field = (100, 8);
-const UID: Field = (108, 8);
-const GID: Field = (116, 8);
-const SIZE: Field = (124, 12);
-const MTIME: Field = (136, 12);
-const CHKSUM: Field = (148, 8);
-const TYPEFLAG: usize = 156;
-const LINKNAME: Field = (157, 100);
-const MAGIC: Field = (257, 6);
-const VERSION: Field = (263, 2);
-const DEVMAJOR: Field = (329, 8);
-const DEVMINOR: Field = (337, 8);
-const PREFIX: Field = (345, 155);
 
 /// One header block being filled in; fields not written stay all NUL.
 #[derive(Debug)]

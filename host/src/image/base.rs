@@ -58,7 +58,7 @@ impl BaseImage {
                 ),
             ));
         }
-        layers(&manifest, &what)?;
+        descriptor::list(&manifest, "layers", &what)?;
         let cwhat = format!("config blob {}", config_desc.digest);
         let config = parse_object(&layout.read_json_blob(&config_desc)?, &cwhat)?;
         match config.get("rootfs") {
@@ -75,7 +75,7 @@ impl BaseImage {
 
     /// The layer descriptors.
     pub fn layers(&self) -> Vec<Descriptor> {
-        layers(&self.manifest, "manifest").unwrap_or_default()
+        descriptor::list(&self.manifest, "layers", "manifest").unwrap_or_default()
     }
 
     /// The config's `config.Volumes` keys.
@@ -94,17 +94,6 @@ impl BaseImage {
             .get("author")
             .and_then(Value::as_str)
             .unwrap_or("")
-    }
-}
-
-fn layers(manifest: &Map<String, Value>, what: &str) -> Result<Vec<Descriptor>, LayoutError> {
-    match manifest.get("layers") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|d| Descriptor::from_json(d, what))
-            .collect(),
-        Some(_) => Err(malformed(what, "layers is not a list")),
     }
 }
 

@@ -122,3 +122,23 @@ impl Descriptor {
         ))
     }
 }
+
+/// The descriptors listed under `key` of a document (`manifests` of an index, `layers`
+/// of a manifest): absent or `null` is none; anything but a list is malformed.
+pub fn list(
+    doc: &serde_json::Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<Vec<Descriptor>, LayoutError> {
+    match doc.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|d| Descriptor::from_json(d, what))
+            .collect(),
+        Some(_) => Err(LayoutError::Malformed {
+            what: what.to_owned(),
+            why: format!("{key} is not a list"),
+        }),
+    }
+}

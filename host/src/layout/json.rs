@@ -2,9 +2,7 @@
 //! with known fields in the OCI structs' order, so blobs written by umoci and by us
 //! look alike and an unchanged document re-encodes to the same bytes.
 
-use std::io;
-
-use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
+use serde_json::ser::CompactFormatter;
 use serde_json::{Map, Value};
 
 /// Field order of an image index.
@@ -66,50 +64,13 @@ pub fn ordered(mut object: Map<String, Value>, known: &[&str]) -> Map<String, Va
     out
 }
 
-/// Go's escaping on top of serde_json's compact output.
-struct GoFormatter(CompactFormatter);
-
-impl Formatter for GoFormatter {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            let escape = match c {
-                '<' => "\\u003c",
-                '>' => "\\u003e",
-                '&' => "\\u0026",
-                '\u{2028}' => "\\u2028",
-                '\u{2029}' => "\\u2029",
-                _ => continue,
-            };
-            writer.write_all(&fragment.as_bytes()[start..i])?;
-            writer.write_all(escape.as_bytes())?;
-            start = i + c.len_utf8();
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
-
-    fn write_char_escape<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
-        // Go writes backspace and form feed as \u escapes, not \b and \f.
-        match escape {
-            CharEscape::Backspace => writer.write_all(b"\\u0008"),
-            CharEscape::FormFeed => writer.write_all(b"\\u000c"),
-            other => self.0.write_char_escape(writer, other),
-        }
-    }
-}
-
 /// Encode `value` as Go's `json.Encoder` does, newline included.
 pub fn encode(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter(CompactFormatter));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        crate::go_json::GoFormatter(CompactFormatter),
+    );
     serde::Serialize::serialize(value, &mut ser).expect("serializing a Value cannot fail");
     out.push(b'\n');
     out

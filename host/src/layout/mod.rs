@@ -327,7 +327,7 @@ impl Layout {
 
     /// The top-level `index.json` descriptors.
     pub fn index_entries(&self) -> Result<Vec<Descriptor>, LayoutError> {
-        entries(&self.index()?, "index.json")
+        descriptor::list(&self.index()?, "manifests", "index.json")
     }
 
     /// Every path from a top-level entry tagged `tag` down to an image manifest: per
@@ -386,7 +386,7 @@ impl Layout {
         let what = format!("index blob {}", last.digest);
         let index = parse_object(&self.read_json_blob(last)?, &what)?;
         check_index(&index, &what)?;
-        let children = entries(&index, &what)?;
+        let children = descriptor::list(&index, "manifests", &what)?;
         drop(index);
         if children.len() > MAX_INDEX_ENTRIES {
             return Err(LayoutError::Malformed {
@@ -436,7 +436,7 @@ impl Layout {
         self.temp_area()?;
         let _lock = lock::lock_index(&self.dir, &self.path, self.owner)?;
         let mut index = self.index()?;
-        let mut manifests = entries(&index, "index.json")?;
+        let mut manifests = descriptor::list(&index, "manifests", "index.json")?;
         edit(&mut manifests);
         index.insert(
             "manifests".into(),
@@ -482,19 +482,4 @@ fn check_index(index: &Map<String, Value>, what: &str) -> Result<(), LayoutError
         return Err(bad("an index with manifest fields (config, layers)"));
     }
     Ok(())
-}
-
-/// The `manifests` of an index (`null` or absent is empty).
-fn entries(index: &Map<String, Value>, what: &str) -> Result<Vec<Descriptor>, LayoutError> {
-    match index.get("manifests") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|d| Descriptor::from_json(d, what))
-            .collect(),
-        Some(_) => Err(LayoutError::Malformed {
-            what: what.to_owned(),
-            why: "manifests is not a list".into(),
-        }),
-    }
 }

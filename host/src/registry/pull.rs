@@ -207,7 +207,8 @@ pub fn fetch_documents(
         BlobKind::Leaf => unreachable!("get_manifest returns manifests and indexes"),
     };
     let (desc, doc) = manifest;
-    let layers = layers_of(&doc.json, &format!("manifest {}", desc.digest))?;
+    let layers =
+        crate::layout::descriptor::list(&doc.json, "layers", &format!("manifest {}", desc.digest))?;
     Ok((
         Documents {
             manifest: desc,
@@ -306,21 +307,6 @@ fn config_of(doc: &Document) -> Result<Descriptor, LayoutError> {
             why: "no config".into(),
         })?;
     Descriptor::from_json(config, &what)
-}
-
-/// The `layers` of a manifest.
-fn layers_of(manifest: &Map<String, Value>, what: &str) -> Result<Vec<Descriptor>, LayoutError> {
-    match manifest.get("layers") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|d| Descriptor::from_json(d, what))
-            .collect(),
-        Some(_) => Err(LayoutError::Malformed {
-            what: what.to_owned(),
-            why: "layers is not a list".into(),
-        }),
-    }
 }
 
 /// Store a document; 1 if it was new.

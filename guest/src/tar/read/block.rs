@@ -2,6 +2,7 @@
 //! (octal or base-256) and the name with its USTAR or star prefix.
 
 use super::super::BLOCK;
+use super::super::fields::*;
 
 /// A raw header block.
 pub type Block = [u8; BLOCK];
@@ -38,23 +39,6 @@ pub struct Fields {
     pub devminor: i64,
 }
 
-/// A field: byte offset and length within the block.
-pub type Field = (usize, usize);
-
-const NAME: Field = (0, 100);
-const MODE: Field = (100, 8);
-const UID: Field = (108, 8);
-const GID: Field = (116, 8);
-const SIZE: Field = (124, 12);
-const MTIME: Field = (136, 12);
-const CHKSUM: Field = (148, 8);
-const TYPEFLAG: usize = 156;
-const LINKNAME: Field = (157, 100);
-const MAGIC: Field = (257, 6);
-const VERSION: Field = (263, 2);
-const DEVMAJOR: Field = (329, 8);
-const DEVMINOR: Field = (337, 8);
-const PREFIX: Field = (345, 155);
 const STAR_PREFIX: Field = (345, 131);
 const STAR_TRAILER: Field = (508, 4);
 const GNU_ATIME: Field = (345, 12);
