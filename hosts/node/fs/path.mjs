@@ -81,9 +81,27 @@ export function at(fd, name) {
 /** `/proc/self/fd/FD`: the object FD holds. */
 export const self = (fd) => `/proc/self/fd/${fd}`;
 
-/** Open the directory NAME inside the directory FD (never following a symlink). */
+/**
+ * Open the directory NAME inside the directory FD (never following a symlink). A
+ * symlink there is `escapes-root` (the kernel says ENOTDIR), another non-directory
+ * `not-supported`.
+ */
 export function openDirAt(fd, name) {
-  return fs.openSync(at(fd, name), DIR_FLAGS);
+  const path = at(fd, name);
+  try {
+    return fs.openSync(path, DIR_FLAGS);
+  } catch (e) {
+    if (e && (e.code === 'ENOTDIR' || e.code === 'ELOOP') && isSymlink(path)) throw escapes();
+    throw e;
+  }
+}
+
+function isSymlink(path) {
+  try {
+    return fs.lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** Open the directory at the ambient `path` the user named (a final symlink refused). */
