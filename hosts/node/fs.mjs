@@ -21,7 +21,7 @@
 // fs/mknod.mjs (made by the system's `mknod`).
 
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 import { denied, guarded, io, notSupported } from './fs/errors.mjs';
 import { metadata } from './fs/meta.mjs';
@@ -57,16 +57,40 @@ const digestBuffer = Buffer.allocUnsafe(CHUNK);
  * Open NAME in the directory FD for reading if it is a regular file: first with
  * O_PATH (which opens nothing: no fifo blocks, no device is touched), checked with
  * fstat, then reopened for reading through that descriptor. A symlink or any other
- * kind is `not-supported`.
+ * kind is `not-supported`. Returns [descriptor, size].
  */
 function openRegularAt(fd, name) {
   const object = fs.openSync(at(fd, name), O_PATH | O_NOFOLLOW);
   try {
-    if (!fs.fstatSync(object).isFile()) throw notSupported();
-    return fs.openSync(self(object), O_RDONLY);
+    const st = fs.fstatSync(object);
+    if (!st.isFile()) throw notSupported();
+    return [fs.openSync(self(object), O_RDONLY), st.size];
   } finally {
     fs.closeSync(object);
   }
+}
+
+/** One-shot SHA-256 (Node 20.12 and later), else through a Hash object. */
+const sha256 =
+  typeof crypto.hash === 'function'
+    ? (bytes) => crypto.hash('sha256', bytes, 'buffer')
+    : (bytes) => crypto.createHash('sha256').update(bytes).digest();
+
+/**
+ * SHA-256 of the file open at `fd`, `size` bytes long when it was opened. A file that
+ * fits the buffer is read and hashed in one go: a short read of a regular file that
+ * brings the count to its size is its end, so the read that would return 0 is not
+ * made (a file that grew meanwhile still ends there: it is hashed as it was).
+ */
+function digestOf(fd, size) {
+  let n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
+  if (n < CHUNK && n === size) return sha256(digestBuffer.subarray(0, n));
+  const hash = crypto.createHash('sha256');
+  while (n > 0) {
+    hash.update(n === CHUNK ? digestBuffer : digestBuffer.subarray(0, n));
+    n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
+  }
+  return hash.digest();
 }
 
 /** `fs.file`: an open regular file, read front to back. */
@@ -236,22 +260,16 @@ export class Dir {
     return guarded(() => {
       const [fd, name] = this.#target(path);
       if (name === null) throw notSupported();
-      return new File(openRegularAt(fd, name));
+      return new File(openRegularAt(fd, name)[0]);
     });
   }
   digest(path) {
     return guarded(() => {
       const [dirFd, name] = this.#target(path);
       if (name === null) throw notSupported();
-      const fd = openRegularAt(dirFd, name);
+      const [fd, size] = openRegularAt(dirFd, name);
       try {
-        const hash = createHash('sha256');
-        for (;;) {
-          const n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
-          if (n === 0) break;
-          hash.update(n === CHUNK ? digestBuffer : digestBuffer.subarray(0, n));
-        }
-        return hash.digest();
+        return digestOf(fd, size);
       } finally {
         fs.closeSync(fd);
       }

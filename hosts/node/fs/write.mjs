@@ -2,12 +2,12 @@
 // directory FD and a NAME inside it (one component, bytes; null: FD itself). No call
 // follows a final symlink: creations fail on an existing name (symlinks included),
 // owners and times use the l* calls, and calls that have no such form (chmod,
-// xattrs) go through /proc/self/fd/N of an O_PATH descriptor of the object checked
-// not to be a symlink.
+// xattrs) go through /proc/self/fd/N of an O_PATH descriptor of the object (which
+// names a symlink itself, never what it points at).
 
 import * as fs from 'node:fs';
 
-import { io, notSupported } from './errors.mjs';
+import { io } from './errors.mjs';
 import { at, O_PATH, self } from './path.mjs';
 
 const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = fs.constants;
@@ -45,9 +45,10 @@ export function modeAt(fd, name, mode) {
     fs.chmodSync(self(fd), mode & 0o7777);
     return;
   }
+  // Through the O_PATH descriptor of a symlink, chmod acts on the symlink itself,
+  // which Linux refuses (ENOTSUP: `not-supported`).
   const object = fs.openSync(at(fd, name), O_PATH | O_NOFOLLOW);
   try {
-    if (fs.fstatSync(object).isSymbolicLink()) throw notSupported();
     fs.chmodSync(self(object), mode & 0o7777);
   } finally {
     fs.closeSync(object);

@@ -3,11 +3,11 @@
 // `not-supported`, and `xattrSupport` is false.
 //
 // The addon takes string paths and follows symlinks, so every call goes through
-// /proc/self/fd/N of an O_PATH descriptor of the object, opened without following it
-// and checked (fstat) not to be a symlink: the object read or changed is the one
-// opened, whatever its name (non-UTF-8 names included). Attributes of symlinks (only
-// `trusted.*` and `security.*` can exist there) are neither read nor set. Attribute
-// names must be UTF-8 (the addon passes strings).
+// /proc/self/fd/N of an O_PATH descriptor of the object, opened without following it:
+// the object read or changed is the one opened, whatever its name (non-UTF-8 names
+// included), and a symlink is the symlink itself (as lgetxattr and lsetxattr).
+// Attribute names must be UTF-8 (the addon passes strings): another name is
+// `not-supported`.
 
 import * as fs from 'node:fs';
 
@@ -28,14 +28,15 @@ const OBJECT_FLAGS = O_PATH | fs.constants.O_NOFOLLOW;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * `op(procPath)` on the object NAME in the directory FD (name null: FD itself), or
- * `otherwise()` when that object is a symlink.
+ * `op(procPath)` on the object NAME in the directory FD (name null: FD itself). The
+ * O_PATH descriptor of a symlink names the symlink: calls through its /proc path act
+ * on the symlink itself and never follow it (Linux does not follow a symlink reached
+ * through a /proc/self/fd link).
  */
-function onObject(fd, name, op, otherwise) {
+function onObject(fd, name, op) {
   if (name === null) return op(self(fd));
   const object = fs.openSync(at(fd, name), OBJECT_FLAGS);
   try {
-    if (fs.fstatSync(object).isSymbolicLink()) return otherwise();
     return op(self(object));
   } finally {
     fs.closeSync(object);
@@ -58,10 +59,10 @@ function list(proc) {
   return out;
 }
 
-/** The xattrs of NAME in the directory FD (null: FD itself); a symlink has none. */
+/** The xattrs of NAME in the directory FD (null: FD itself). */
 export function xattrsAt(fd, name) {
   if (!addon) return [];
-  return onObject(fd, name, list, () => []);
+  return onObject(fd, name, list);
 }
 
 /** The xattrs of the object the descriptor FD holds (O_PATH is enough). */
@@ -83,16 +84,12 @@ export function setXattrAt(fd, name, attr, value) {
   if (!addon) throw notSupported();
   const key = attributeName(attr);
   const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  onObject(fd, name, (proc) => addon.setAttributeSync(proc, key, bytes), () => {
-    throw notSupported();
-  });
+  onObject(fd, name, (proc) => addon.setAttributeSync(proc, key, bytes));
 }
 
 /** Remove one attribute of NAME in the directory FD (null: FD itself). */
 export function removeXattrAt(fd, name, attr) {
   if (!addon) throw notSupported();
   const key = attributeName(attr);
-  onObject(fd, name, (proc) => addon.removeAttributeSync(proc, key), () => {
-    throw notSupported();
-  });
+  onObject(fd, name, (proc) => addon.removeAttributeSync(proc, key));
 }
