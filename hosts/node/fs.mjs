@@ -38,7 +38,8 @@ import {
   symlinkAt,
   timesAt,
 } from './fs/write.mjs';
-import { removeXattrAt, setXattrAt, xattrsAt } from './fs/xattr.mjs';
+import { dirKey, KeptFiles } from './fs/kept.mjs';
+import { removeXattrAt, setXattrAt, xattrsAt, xattrsOf } from './fs/xattr.mjs';
 
 export { FsError } from './fs/errors.mjs';
 export { metadata } from './fs/meta.mjs';
@@ -139,6 +140,7 @@ export class Dir {
   #open = null;
   #writable = false;
   #label = '';
+  #kept = new KeptFiles();
 
   /**
    * Grant the directory at `path` (a string or Buffer; a final symlink is refused),
@@ -162,6 +164,7 @@ export class Dir {
   /** Close the descriptors this handle holds (the guest no longer uses it). */
   close() {
     if (this.#root === null) return;
+    this.#kept.clear();
     this.#open.forget();
     fs.closeSync(this.#root);
     this.#root = null;
@@ -202,36 +205,71 @@ export class Dir {
     });
   }
 
+  /**
+   * The entries of the directory at `path` with their metadata (and xattrs). A
+   * regular file or directory (by the listing's type) is opened with O_PATH and
+   * described with fstat, its xattrs read through that descriptor; a regular file's
+   * descriptor is kept for the digest or read that follows (see fs/kept.mjs). Other
+   * kinds are described with lstat.
+   */
   #entries(path, withXattrs) {
-    const fd = this.#dir(components(path));
-    const names = fs.readdirSync(self(fd), { encoding: 'buffer' });
+    const parts = components(path);
+    const fd = this.#dir(parts);
+    const kept = this.#kept;
+    kept.start(dirKey(parts));
     const out = [];
-    for (const name of names) {
-      let meta;
+    for (const dirent of fs.readdirSync(self(fd), { encoding: 'buffer', withFileTypes: true })) {
+      const name = dirent.name;
+      let entry;
+      let attrs = [];
       try {
-        meta = metadata(fs.lstatSync(at(fd, name), BIG));
+        if (dirent.isFile() || dirent.isDirectory()) {
+          const object = fs.openSync(at(fd, name), O_PATH | O_NOFOLLOW);
+          let keep = false;
+          try {
+            const meta = metadata(fs.fstatSync(object, BIG));
+            entry = { name, meta };
+            if (withXattrs && (meta.kind === 'regular' || meta.kind === 'directory')) {
+              attrs = xattrsOf(object);
+            }
+            keep = meta.kind === 'regular' && kept.keep(name, object, Number(meta.size));
+          } finally {
+            if (!keep) fs.closeSync(object);
+          }
+        } else {
+          entry = { name, meta: metadata(fs.lstatSync(at(fd, name), BIG)) };
+          const kind = entry.meta.kind;
+          if (withXattrs && (kind === 'regular' || kind === 'directory')) {
+            attrs = xattrsAt(fd, name); // the listing could not tell (DT_UNKNOWN)
+          }
+        }
       } catch (e) {
         if (e && e.code === 'ENOENT') continue; // removed since the listing
         throw e;
       }
-      const entry = { name, meta };
-      if (!withXattrs) {
-        out.push(entry);
-      } else if (meta.kind === 'regular' || meta.kind === 'directory') {
-        let attrs;
-        try {
-          attrs = xattrsAt(fd, name);
-        } catch (e) {
-          if (e && e.code === 'ENOENT') continue;
-          throw e;
-        }
-        out.push([entry, attrs]);
-      } else {
-        out.push([entry, []]);
-      }
+      out.push(withXattrs ? [entry, attrs] : entry);
     }
     return out;
   }
+
+  /**
+   * A descriptor of the regular file at `path` open for reading and its size: from
+   * the kept listing when it has the file, else resolved and checked now.
+   */
+  #openRegular(path) {
+    const parts = components(path);
+    const name = parts.pop();
+    if (name === undefined) throw notSupported();
+    const kept = this.#kept.take(dirKey(parts), name);
+    if (kept === null) return openRegularAt(this.#dir(parts), name);
+    const [object, size] = kept;
+    try {
+      return [fs.openSync(self(object), O_RDONLY), size];
+    } finally {
+      fs.closeSync(object);
+    }
+  }
+
   readDir(path) {
     return guarded(() => this.#entries(path, false));
   }
@@ -257,17 +295,11 @@ export class Dir {
     });
   }
   openRead(path) {
-    return guarded(() => {
-      const [fd, name] = this.#target(path);
-      if (name === null) throw notSupported();
-      return new File(openRegularAt(fd, name)[0]);
-    });
+    return guarded(() => new File(this.#openRegular(path)[0]));
   }
   digest(path) {
     return guarded(() => {
-      const [dirFd, name] = this.#target(path);
-      if (name === null) throw notSupported();
-      const [fd, size] = openRegularAt(dirFd, name);
+      const [fd, size] = this.#openRegular(path);
       try {
         return digestOf(fd, size);
       } finally {
@@ -330,7 +362,8 @@ export class Dir {
       try {
         removeAt(fd, name);
       } finally {
-        // A kept directory may be gone now.
+        // A kept directory may be gone now, a kept file's name another object's.
+        this.#kept.clear();
         this.#open.forget();
       }
     });
