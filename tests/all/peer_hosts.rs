@@ -114,6 +114,9 @@ fn node_host_passes_the_conformance_kit() {
     );
 }
 
+/// `node --test hosts/node/test`: instance reuse and replacement, unpack-layer (a round
+/// trip, an entry below a symlink of the rootfs, a digest mismatch), and the `fs`
+/// imports' confinement on writable and read-only handles.
 #[test]
 fn node_host_package_tests_pass() {
     if !node_ready() {

@@ -10,7 +10,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Dir, FsError } from '../fs.mjs';
+import { Dir, FsError, xattrSupport } from '../fs.mjs';
+
+const xattr = xattrSupport ? await import('fs-xattr') : null;
 
 const b = (s) => Buffer.from(s);
 const T = { seconds: 1700000000n, nanoseconds: 250_000_000 };
@@ -110,4 +112,24 @@ test('writes make the objects asked for, a skip makes a hole, remove takes a tre
   assert.equal(existsSync(join(dir, 'root/a')), false);
   assert.equal(readFileSync(join(dir, 'outside/f'), 'utf8'), 'outside');
   fails(() => root.metadata(b('a/b')), 'not-found');
+});
+
+test('xattrs of a symlink are its own, never its target\'s', (t) => {
+  const root = process.getuid() === 0;
+  if (process.env.CI === 'true') assert.ok(root && xattrSupport, 'CI runs this as root with fs-xattr built');
+  if (!root || !xattrSupport) {
+    t.skip('needs root (trusted.* on a symlink) and the fs-xattr addon');
+    return;
+  }
+  const dir = setup(t);
+  xattr.setAttributeSync(join(dir, 'outside/f'), 'user.target', 'outside');
+  const handle = Dir.open(join(dir, 'root'), { writable: true });
+  t.after(() => handle.close());
+  handle.setXattr(b('filelink'), b('trusted.link'), b('mine'));
+  assert.deepEqual(xattr.listAttributesSync(join(dir, 'outside/f')), ['user.target']);
+  const own = handle.xattrs(b('filelink')).map(([n, v]) => [n.toString(), v.toString()]);
+  assert.deepEqual(own, [['trusted.link', 'mine']]);
+  handle.removeXattr(b('filelink'), b('trusted.link'));
+  assert.deepEqual(handle.xattrs(b('filelink')), []);
+  fails(() => handle.setXattr(b('filelink'), Buffer.from([0xff]), b('v')), 'not-supported');
 });
