@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 
-import { FsError } from './fs.mjs';
+import { FsError, io, mapped } from './fs/errors.mjs';
 
 const disposeSymbol = Symbol.dispose || Symbol.for('dispose');
 
@@ -79,25 +79,35 @@ export class BlobReader {
     return reader;
   }
   read(max) {
+    if (this.#fd === null) throw io('the blob is closed');
     const size = Math.min(max, 1 << 20);
     if (!this.#buffer || this.#buffer.length < size) this.#buffer = Buffer.allocUnsafe(size);
-    const n = fs.readSync(this.#fd, this.#buffer, 0, size, null);
+    let n;
+    try {
+      n = fs.readSync(this.#fd, this.#buffer, 0, size, null);
+    } catch (e) {
+      throw mapped(e);
+    }
     const bytes = this.#buffer.subarray(0, n);
     this.#hash.update(bytes);
     this.#seen += n;
     if (this.#seen > this.#size) {
-      throw new FsError({ tag: 'io', val: `verified reader size mismatch: more than ${this.#size} bytes` });
+      throw io(`verified reader size mismatch: more than ${this.#size} bytes`);
     }
     if (n === 0) {
       const actual = `sha256:${this.#hash.copy().digest('hex')}`;
       if (this.#seen !== this.#size || actual !== this.#digest) {
-        throw new FsError({ tag: 'io', val: `verified reader size/digest mismatch: ${this.#seen} bytes, ${actual}` });
+        throw io(`verified reader size/digest mismatch: ${this.#seen} bytes, ${actual}`);
       }
     }
     return bytes;
   }
-  [disposeSymbol]() {
+  /** Close the file (the guest only borrows the reader). */
+  close() {
     if (this.#fd !== null) fs.closeSync(this.#fd);
     this.#fd = null;
+  }
+  [disposeSymbol]() {
+    this.close();
   }
 }

@@ -3,6 +3,9 @@
 // node cli.mjs layer DIR OUT.tar [--manifest M]   write DIR's changes against manifest
 //                                                 M (none: everything is added) as an
 //                                                 uncompressed layer; print its diff_id
+// node cli.mjs unpack LAYER.tar DIR               apply the uncompressed layer onto the
+//                                                 existing directory DIR (owners as in
+//                                                 the layer); warnings go to stderr
 //
 // The component: $REPACK_COMPONENT, else component/repack.wasm beside this file (write
 // it with `repack-host component --out hosts/node/component`). Its transpiled form is
@@ -16,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { RepackHost } from './index.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const usage = 'usage: cli.mjs mtree DIR | layer DIR OUT.tar [--manifest M]';
+const usage = 'usage: cli.mjs mtree DIR | layer DIR OUT.tar [--manifest M] | unpack LAYER.tar DIR';
 
 async function main(args) {
   const component = process.env.REPACK_COMPONENT || join(here, 'component', 'repack.wasm');
@@ -30,6 +33,11 @@ async function main(args) {
     const host = await RepackHost.load({ component, cacheDir });
     const { diffId } = await host.layer(rest[0], rest[1], { manifest });
     process.stdout.write(`${diffId}\n`);
+  } else if (verb === 'unpack' && rest.length === 2) {
+    const host = await RepackHost.load({ component, cacheDir });
+    for (const warning of await host.unpackLayer(rest[1], rest[0])) {
+      process.stderr.write(`cli.mjs: warning: ${warning}\n`);
+    }
   } else {
     throw new Error(usage);
   }

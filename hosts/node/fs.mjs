@@ -1,223 +1,98 @@
-// repack:bundle/fs, read side, over node:fs.
+// repack:bundle/fs over node:fs: the `dir`, `file` and `file-writer` resources.
 //
-// Confinement. Node has no openat(2), so a path cannot be resolved relative to an
-// open directory the way the native host does it (cap-std). Instead every call walks
-// the path one component at a time from the granted root with lstat, refusing `..`,
-// absolute paths, NUL bytes and any intermediate component that is not a real
-// directory (a symlink there is `escapes-root`), and then acts on the final
-// component without following it (lstat, readlink, open with O_NOFOLLOW). This check
-// is racy: a process that can write inside the tree can swap a checked directory for
-// a symlink between the lstat and the call that uses the path, and the call then
-// reads outside the root. Use this host only on trees that nothing else changes
-// while a job runs (or run it in a container or as a user that can read nothing it
-// must not); the native host has no such window.
+// Confinement: see fs/path.mjs. Every path is resolved one component at a time from
+// the granted root through opened directory descriptors (/proc/self/fd/N/name, the
+// openat(2) of a process without openat), with O_NOFOLLOW at every step, and the call
+// then acts on one name inside the opened parent without following it. `..`,
+// absolute paths and NUL bytes are refused before anything is opened; a symlink in
+// the middle of a path is `escapes-root`. There is no window between a check and a
+// use: no multi-component path is ever given to the kernel, so a process that swaps a
+// directory for a symlink meanwhile gets the call refused, never sent outside. What a
+// descriptor holds is what the native host's cap-std handles hold: a directory moved
+// elsewhere while it is open is still used (as with openat).
 //
-// xattrs come from the fs-xattr addon when it is installed (an optional dependency:
-// it builds with node-gyp); without it every object reports no xattrs and
-// `xattrSupport` is false. The addon takes string paths and follows symlinks, so
-// attributes are read through /proc/self/fd/N of a file opened with O_NOFOLLOW: the
-// object read is the one opened, whatever its name is (non-UTF-8 names included).
+// A `Dir` is read-only unless granted for writing (`Dir.open(path, { writable: true })`,
+// unpack's target): on a read-only one every write call fails with
+// `permission-denied`, as on a read-only handle of the native host. Unlike the native
+// host, this one lends no owner bits: without root, a directory whose mode withholds
+// the owner's own read, write or search bits cannot be walked or filled.
 //
-// The write side of `dir` (unpack) is not implemented: every write call fails with
-// `permission-denied`, as on a read-only handle of the native host.
+// xattrs: see fs/xattr.mjs (the optional fs-xattr addon). Device nodes and fifos: see
+// fs/mknod.mjs (made by the system's `mknod`).
 
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
-const SLASH = 0x2f;
-const DOT = 0x2e;
+import { denied, guarded, io, notSupported } from './fs/errors.mjs';
+import { metadata } from './fs/meta.mjs';
+import { mknodAt } from './fs/mknod.mjs';
+import { at, components, O_PATH, OpenDirs, openRoot, self } from './fs/path.mjs';
+import { removeAt } from './fs/remove.mjs';
+import {
+  createFileAt,
+  FileWriter as Writer,
+  linkAt,
+  mkdirAt,
+  modeAt,
+  ownerAt,
+  symlinkAt,
+  timesAt,
+} from './fs/write.mjs';
+import { dirKey, KeptFiles } from './fs/kept.mjs';
+import { removeXattrAt, setXattrAt, xattrsAt, xattrsOf } from './fs/xattr.mjs';
 
-let xattr = null;
-try {
-  xattr = await import('fs-xattr');
-} catch {
-  xattr = null;
-}
+export { FsError } from './fs/errors.mjs';
+export { metadata } from './fs/meta.mjs';
+export { xattrSupport } from './fs/xattr.mjs';
 
-/** Whether extended attributes can be read here (the fs-xattr addon loaded). */
-export const xattrSupport = xattr !== null;
-
+const { O_RDONLY, O_NOFOLLOW } = fs.constants;
 const disposeSymbol = Symbol.dispose || Symbol.for('dispose');
+const BIG = { bigint: true };
 
-/** A failed call: the guest gets `payload` (an `fs.error` variant) as its `err`. */
-export class FsError extends Error {
-  constructor(payload) {
-    super(payload.tag === 'io' ? payload.val : payload.tag);
-    this.payload = payload;
-  }
-}
-
-const escapes = () => new FsError({ tag: 'escapes-root' });
-
-/** An errno exception from node:fs as an `fs.error`. */
-function mapped(e) {
-  if (e instanceof FsError) return e;
-  switch (e && e.code) {
-    case 'ENOENT':
-      return new FsError({ tag: 'not-found' });
-    case 'EACCES':
-    case 'EPERM':
-      return new FsError({ tag: 'permission-denied' });
-    case 'ELOOP':
-      return escapes();
-    case 'ENOTSUP':
-    case 'EOPNOTSUPP':
-      return new FsError({ tag: 'not-supported' });
-    default:
-      if (e && typeof e.code === 'string') return new FsError({ tag: 'io', val: e.message });
-      throw e; // not an I/O error: a bug, let it trap
-  }
-}
-
-function guarded(fn) {
-  try {
-    return fn();
-  } catch (e) {
-    throw mapped(e);
-  }
-}
-
-const asBuffer = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const join = (dir, name) => Buffer.concat([dir, Buffer.from([SLASH]), name]);
-
-/** The components of a guest path; refuses NUL, absolute paths and `..`. */
-function components(path) {
-  const bytes = asBuffer(path);
-  if (bytes.includes(0)) throw escapes();
-  if (bytes.length > 0 && bytes[0] === SLASH) throw escapes();
-  const parts = [];
-  let start = 0;
-  for (let i = 0; i <= bytes.length; i++) {
-    if (i === bytes.length || bytes[i] === SLASH) {
-      const part = bytes.subarray(start, i);
-      start = i + 1;
-      if (part.length === 0 || (part.length === 1 && part[0] === DOT)) continue;
-      if (part.length === 2 && part[0] === DOT && part[1] === DOT) throw escapes();
-      parts.push(part);
-    }
-  }
-  return parts;
-}
-
-/** The host path of `path` below `root`, every intermediate component a real directory. */
-function confine(root, path) {
-  const parts = components(path);
-  let current = root;
-  for (let i = 0; i < parts.length; i++) {
-    current = join(current, parts[i]);
-    if (i === parts.length - 1) break;
-    const st = fs.lstatSync(current);
-    if (st.isSymbolicLink()) throw escapes();
-    if (!st.isDirectory()) throw new FsError({ tag: 'not-found' });
-  }
-  return current;
-}
-
-function kind(st) {
-  if (st.isFile()) return 'regular';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'char-device';
-  return 'block-device';
-}
-
-const BILLION = 1_000_000_000n;
-function split(ns) {
-  let sec = ns / BILLION;
-  let nsec = ns % BILLION;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += BILLION;
-  }
-  return [sec, Number(nsec)];
-}
-
-/** `fs.metadata` of bigint lstat results. */
-export function metadata(st) {
-  const [mtimeSec, mtimeNsec] = split(st.mtimeNs);
-  const [ctimeSec, ctimeNsec] = split(st.ctimeNs);
-  const device = st.isCharacterDevice() || st.isBlockDevice();
-  const rdev = st.rdev;
-  return {
-    kind: kind(st),
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    size: st.size,
-    mtimeSec,
-    mtimeNsec,
-    ctimeSec,
-    ctimeNsec,
-    ino: st.ino,
-    nlink: st.nlink,
-    // Linux's encoding of dev_t (glibc's gnu_dev_major / gnu_dev_minor).
-    rdevMajor: device ? Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)) : 0,
-    rdevMinor: device ? Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)) : 0,
-  };
-}
-
-const lstat = (p) => fs.lstatSync(p, { bigint: true });
-
-/**
- * Open the object at host path `p` without following a final symlink, and check
- * that the kernel opened exactly `p` (`/proc/self/fd/N` names the path it resolved):
- * if an intermediate directory was a symlink, even one swapped in a moment ago, the
- * names differ and the call is `escapes-root`. This check has no race: it looks at
- * what was opened, not at what the path named before.
- */
-function openNoFollow(p, directory) {
-  const fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0));
-  let real;
-  try {
-    real = fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' });
-  } catch (e) {
-    fs.closeSync(fd);
-    throw e;
-  }
-  if (!real.equals(p)) {
-    fs.closeSync(fd);
-    throw escapes();
-  }
-  return fd;
-}
-
-/** The host path of `path` below `root` with no check (the open that uses it checks). */
-function joined(root, path) {
-  let current = root;
-  for (const part of components(path)) current = join(current, part);
-  return current;
-}
-
-/** The xattrs of the object at host path `p` (a regular file or directory). */
-function readXattrs(p, directory) {
-  if (!xattr) return [];
-  const fd = openNoFollow(p, directory);
-  try {
-    const proc = `/proc/self/fd/${fd}`;
-    const names = xattr.listAttributesSync(proc);
-    const out = [];
-    for (const name of names) {
-      let value;
-      try {
-        value = xattr.getAttributeSync(proc, name);
-      } catch (e) {
-        if (e && e.code === 'ENODATA') continue; // removed meanwhile
-        throw e;
-      }
-      out.push([new Uint8Array(Buffer.from(name)), new Uint8Array(value)]);
-    }
-    return out;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
+/** Read size of `file.read` and `digest` (the guest asks for 64 KiB at a time). */
 const CHUNK = 1 << 20;
 /** One buffer for every digest (calls never overlap: the guest is single-threaded). */
 const digestBuffer = Buffer.allocUnsafe(CHUNK);
+
+/**
+ * Open NAME in the directory FD for reading if it is a regular file: first with
+ * O_PATH (which opens nothing: no fifo blocks, no device is touched), checked with
+ * fstat, then reopened for reading through that descriptor. A symlink or any other
+ * kind is `not-supported`. Returns [descriptor, size].
+ */
+function openRegularAt(fd, name) {
+  const object = fs.openSync(at(fd, name), O_PATH | O_NOFOLLOW);
+  try {
+    const st = fs.fstatSync(object);
+    if (!st.isFile()) throw notSupported();
+    return [fs.openSync(self(object), O_RDONLY), st.size];
+  } finally {
+    fs.closeSync(object);
+  }
+}
+
+/** One-shot SHA-256 (Node 20.12 and later), else through a Hash object. */
+const sha256 =
+  typeof crypto.hash === 'function'
+    ? (bytes) => crypto.hash('sha256', bytes, 'buffer')
+    : (bytes) => crypto.createHash('sha256').update(bytes).digest();
+
+/**
+ * SHA-256 of the file open at `fd`, `size` bytes long when it was opened. A file that
+ * fits the buffer is read and hashed in one go: a short read of a regular file that
+ * brings the count to its size is its end, so the read that would return 0 is not
+ * made (a file that grew meanwhile still ends there: it is hashed as it was).
+ */
+function digestOf(fd, size) {
+  let n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
+  if (n < CHUNK && n === size) return sha256(digestBuffer.subarray(0, n));
+  const hash = crypto.createHash('sha256');
+  while (n > 0) {
+    hash.update(n === CHUNK ? digestBuffer : digestBuffer.subarray(0, n));
+    n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
+  }
+  return hash.digest();
+}
 
 /** `fs.file`: an open regular file, read front to back. */
 export class File {
@@ -228,7 +103,7 @@ export class File {
   }
   read(max) {
     return guarded(() => {
-      if (this.#fd === null) throw new FsError({ tag: 'io', val: 'file is closed' });
+      if (this.#fd === null) throw io('file is closed');
       const size = Math.min(max, CHUNK);
       if (!this.#buffer || this.#buffer.length < size) this.#buffer = Buffer.allocUnsafe(size);
       const n = fs.readSync(this.#fd, this.#buffer, 0, size, null);
@@ -242,63 +117,159 @@ export class File {
   }
 }
 
-/** `fs.file-writer`: never handed out by this read-only host. */
+/** `fs.file-writer`: a file `create-file` made, written front to back. */
 export class FileWriter {
-  write() {
-    throw new FsError({ tag: 'permission-denied' });
+  #writer;
+  constructor(writer) {
+    this.#writer = writer;
+  }
+  write(bytes) {
+    return guarded(() => this.#writer.write(bytes));
+  }
+  skip(len) {
+    return guarded(() => this.#writer.skip(len));
+  }
+  [disposeSymbol]() {
+    this.#writer.close();
   }
 }
 
-function denied() {
-  throw new FsError({ tag: 'permission-denied' });
-}
-
-/** `fs.dir`: a granted directory (read-only). */
+/** `fs.dir`: a granted directory and everything below it. */
 export class Dir {
-  #root;
-  /** Grant the directory at `path` (a string or Buffer); it must be a real directory. */
-  static open(path) {
-    const given = Buffer.isBuffer(path) ? path : Buffer.from(path);
-    const st = fs.lstatSync(given);
-    if (!st.isDirectory()) {
-      throw new Error(`${given.toString()}: not a directory (a symlink is not followed)`);
-    }
-    // Canonical, so that the kernel's name for an opened object can be compared.
-    const root = fs.realpathSync(given, { encoding: 'buffer' });
+  #root = null;
+  #open = null;
+  #writable = false;
+  #label = '';
+  #kept = new KeptFiles();
+
+  /**
+   * Grant the directory at `path` (a string or Buffer; a final symlink is refused),
+   * read-only unless `writable`. Close it with `close()` when the job is done.
+   */
+  static open(path, { writable = false } = {}) {
     const dir = new Dir();
-    dir.#root = root;
+    dir.#label = String(path);
+    try {
+      dir.#root = openRoot(path);
+    } catch (e) {
+      if (e && e.code === 'ELOOP') throw new Error(`${dir.#label}: a symlink, not a directory (not followed)`);
+      if (e && e.code === 'ENOTDIR') throw new Error(`${dir.#label}: not a directory`);
+      throw new Error(`${dir.#label}: ${e && e.code === 'ENOENT' ? 'no such directory' : e.message}`);
+    }
+    dir.#open = new OpenDirs(dir.#root);
+    dir.#writable = writable;
     return dir;
   }
-  metadata(path) {
-    return guarded(() => metadata(lstat(confine(this.#root, path))));
+
+  /** Close the descriptors this handle holds (the guest no longer uses it). */
+  close() {
+    if (this.#root === null) return;
+    this.#kept.clear();
+    this.#open.forget();
+    fs.closeSync(this.#root);
+    this.#root = null;
   }
+
+  /** The opened directory at `parts`. */
+  #dir(parts) {
+    if (this.#root === null) throw io(`${this.#label}: the handle is closed`);
+    return parts.length === 0 ? this.#root : this.#open.dir(parts);
+  }
+
+  /** [parent descriptor, name] of `path`, or [root descriptor, null] for the root. */
+  #target(path) {
+    const parts = components(path);
+    if (parts.length === 0) return [this.#dir(parts), null];
+    const name = parts.pop();
+    return [this.#dir(parts), name];
+  }
+
+  /** [parent descriptor, name] of a path a write call creates or changes (not the root). */
+  #child(path) {
+    if (!this.#writable) throw denied();
+    const [fd, name] = this.#target(path);
+    if (name === null) throw notSupported();
+    return [fd, name];
+  }
+
+  /** [descriptor, name] of an object a write call changes (the root included). */
+  #object(path) {
+    if (!this.#writable) throw denied();
+    return this.#target(path);
+  }
+
+  metadata(path) {
+    return guarded(() => {
+      const [fd, name] = this.#target(path);
+      return metadata(name === null ? fs.fstatSync(fd, BIG) : fs.lstatSync(at(fd, name), BIG));
+    });
+  }
+
+  /**
+   * The entries of the directory at `path` with their metadata (and xattrs). A
+   * regular file or directory (by the listing's type) is opened with O_PATH and
+   * described with fstat, its xattrs read through that descriptor; a regular file's
+   * descriptor is kept for the digest or read that follows (see fs/kept.mjs). Other
+   * kinds are described with lstat.
+   */
   #entries(path, withXattrs) {
-    const p = confine(this.#root, path);
-    const st = lstat(p);
-    if (st.isSymbolicLink()) throw escapes();
-    if (!st.isDirectory()) throw new FsError({ tag: 'not-supported' });
-    const names = fs.readdirSync(p, { encoding: 'buffer' });
+    const parts = components(path);
+    const fd = this.#dir(parts);
+    const kept = this.#kept;
+    kept.start(dirKey(parts));
     const out = [];
-    for (const name of names) {
-      const child = join(p, name);
-      let meta;
+    for (const dirent of fs.readdirSync(self(fd), { encoding: 'buffer', withFileTypes: true })) {
+      const name = dirent.name;
+      let entry;
+      let attrs = [];
       try {
-        meta = metadata(lstat(child));
+        if (dirent.isFile() || dirent.isDirectory()) {
+          const object = fs.openSync(at(fd, name), O_PATH | O_NOFOLLOW);
+          let keep = false;
+          try {
+            const meta = metadata(fs.fstatSync(object, BIG));
+            entry = { name, meta };
+            if (withXattrs && (meta.kind === 'regular' || meta.kind === 'directory')) {
+              attrs = xattrsOf(object);
+            }
+            keep = meta.kind === 'regular' && kept.keep(name, object, Number(meta.size));
+          } finally {
+            if (!keep) fs.closeSync(object);
+          }
+        } else {
+          entry = { name, meta: metadata(fs.lstatSync(at(fd, name), BIG)) };
+          const kind = entry.meta.kind;
+          if (withXattrs && (kind === 'regular' || kind === 'directory')) {
+            attrs = xattrsAt(fd, name); // the listing could not tell (DT_UNKNOWN)
+          }
+        }
       } catch (e) {
         if (e && e.code === 'ENOENT') continue; // removed since the listing
         throw e;
       }
-      const entry = { name: new Uint8Array(name), meta };
-      if (!withXattrs) {
-        out.push(entry);
-      } else if (meta.kind === 'regular' || meta.kind === 'directory') {
-        out.push([entry, readXattrs(child, meta.kind === 'directory')]);
-      } else {
-        out.push([entry, []]);
-      }
+      out.push(withXattrs ? [entry, attrs] : entry);
     }
     return out;
   }
+
+  /**
+   * A descriptor of the regular file at `path` open for reading and its size: from
+   * the kept listing when it has the file, else resolved and checked now.
+   */
+  #openRegular(path) {
+    const parts = components(path);
+    const name = parts.pop();
+    if (name === undefined) throw notSupported();
+    const kept = this.#kept.take(dirKey(parts), name);
+    if (kept === null) return openRegularAt(this.#dir(parts), name);
+    const [object, size] = kept;
+    try {
+      return [fs.openSync(self(object), O_RDONLY), size];
+    } finally {
+      fs.closeSync(object);
+    }
+  }
+
   readDir(path) {
     return guarded(() => this.#entries(path, false));
   }
@@ -307,55 +278,94 @@ export class Dir {
   }
   readLink(path) {
     return guarded(() => {
-      const p = confine(this.#root, path);
-      if (!lstat(p).isSymbolicLink()) throw new FsError({ tag: 'not-supported' });
-      return new Uint8Array(fs.readlinkSync(p, { encoding: 'buffer' }));
+      const [fd, name] = this.#target(path);
+      if (name === null) throw notSupported();
+      try {
+        return fs.readlinkSync(at(fd, name), { encoding: 'buffer' });
+      } catch (e) {
+        if (e && e.code === 'EINVAL') throw notSupported(); // not a symlink
+        throw e;
+      }
     });
   }
   xattrs(path) {
     return guarded(() => {
-      const p = confine(this.#root, path);
-      const st = lstat(p);
-      if (!st.isFile() && !st.isDirectory()) return [];
-      return readXattrs(p, st.isDirectory());
+      const [fd, name] = this.#target(path);
+      return xattrsAt(fd, name);
     });
   }
-  #openRegular(path) {
-    const fd = openNoFollow(joined(this.#root, path), false);
-    if (!fs.fstatSync(fd).isFile()) {
-      fs.closeSync(fd);
-      throw new FsError({ tag: 'not-supported' });
-    }
-    return fd;
-  }
   openRead(path) {
-    return guarded(() => new File(this.#openRegular(path)));
+    return guarded(() => new File(this.#openRegular(path)[0]));
   }
   digest(path) {
     return guarded(() => {
-      const fd = this.#openRegular(path);
+      const [fd, size] = this.#openRegular(path);
       try {
-        const hash = createHash('sha256');
-        for (;;) {
-          const n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
-          if (n === 0) break;
-          hash.update(digestBuffer.subarray(0, n));
-        }
-        return new Uint8Array(hash.digest());
+        return digestOf(fd, size);
       } finally {
         fs.closeSync(fd);
       }
     });
   }
-  createFile() { denied(); }
-  mkdir() { denied(); }
-  symlink() { denied(); }
-  hardLink() { denied(); }
-  mknod() { denied(); }
-  setOwner() { denied(); }
-  setMode() { denied(); }
-  setTimes() { denied(); }
-  setXattr() { denied(); }
-  removeXattr() { denied(); }
-  remove() { denied(); }
+
+  createFile(path, mode) {
+    return guarded(() => {
+      const [fd, name] = this.#child(path);
+      return new FileWriter(new Writer(createFileAt(fd, name, mode)));
+    });
+  }
+  mkdir(path, mode) {
+    return guarded(() => mkdirAt(...this.#child(path), mode));
+  }
+  symlink(path, target) {
+    return guarded(() => symlinkAt(...this.#child(path), target));
+  }
+  hardLink(path, target) {
+    return guarded(() => {
+      if (!this.#writable) throw denied();
+      // The target's parent gets a descriptor of its own: resolving `path` next may
+      // close the kept ones.
+      const parts = components(target);
+      if (parts.length === 0) throw notSupported();
+      const fromName = parts.pop();
+      const fromFd = parts.length === 0 ? null : this.#dir(parts);
+      const from = fs.openSync(fromFd === null ? self(this.#root) : self(fromFd), O_PATH);
+      try {
+        const [fd, name] = this.#child(path);
+        linkAt(from, fromName, fd, name);
+      } finally {
+        fs.closeSync(from);
+      }
+    });
+  }
+  mknod(path, kind, mode, major, minor) {
+    return guarded(() => mknodAt(...this.#child(path), kind, mode, major, minor));
+  }
+  setOwner(path, uid, gid) {
+    return guarded(() => ownerAt(...this.#object(path), uid, gid));
+  }
+  setMode(path, mode) {
+    return guarded(() => modeAt(...this.#object(path), mode));
+  }
+  setTimes(path, mtime, atime) {
+    return guarded(() => timesAt(...this.#object(path), mtime, atime));
+  }
+  setXattr(path, name, value) {
+    return guarded(() => setXattrAt(...this.#object(path), name, value));
+  }
+  removeXattr(path, name) {
+    return guarded(() => removeXattrAt(...this.#object(path), name));
+  }
+  remove(path) {
+    return guarded(() => {
+      const [fd, name] = this.#child(path);
+      try {
+        removeAt(fd, name);
+      } finally {
+        // A kept directory may be gone now, a kept file's name another object's.
+        this.#kept.clear();
+        this.#open.forget();
+      }
+    });
+  }
 }

@@ -4,6 +4,7 @@
 //   const host = await RepackHost.load({ component: 'repack.wasm', cacheDir: 'jco-cache' });
 //   const manifest = await host.mtree('rootfs');
 //   const { diffId } = await host.layer('rootfs', 'layer.tar', { manifest: previous });
+//   const warnings = await host.unpackLayer('new-rootfs', 'layer.tar');
 //
 // One instance serves job after job (instantiating costs far more than a small job).
 // A job that ends in a guest `failure` leaves the instance as it was; any other
@@ -17,6 +18,8 @@
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 import * as fsImports from './fs.mjs';
@@ -153,7 +156,7 @@ export class RepackHost {
   async #run(root, job) {
     const layer = (await this.#getInstance()).layer;
     try {
-      return job(layer);
+      return await job(layer);
     } catch (e) {
       // The bindings throw an exported function's `err` value itself: a `failure`
       // record, not an Error.
@@ -168,7 +171,11 @@ export class RepackHost {
   /** The mtree manifest of the directory `rootfs`. */
   async mtree(rootfs, mtreeHeader = header(rootfs)) {
     const root = fsImports.Dir.open(rootfs);
-    return this.#run(rootfs, (layer) => layer.mtree(root, mtreeHeader));
+    try {
+      return await this.#run(rootfs, (layer) => layer.mtree(root, mtreeHeader));
+    } finally {
+      root.close();
+    }
   }
 
   /**
@@ -178,7 +185,13 @@ export class RepackHost {
    */
   async layer(rootfs, out, { manifest = '', masks = [], clampMtime } = {}) {
     const root = fsImports.Dir.open(rootfs);
-    const writer = blobImports.BlobWriter.create(out);
+    let writer;
+    try {
+      writer = blobImports.BlobWriter.create(out);
+    } catch (e) {
+      root.close();
+      throw new Error(`${out}: ${e.message}`);
+    }
     let summary;
     try {
       summary = await this.#run(rootfs, (layer) =>
@@ -200,7 +213,86 @@ export class RepackHost {
     } catch (e) {
       writer.abandon();
       throw e;
+    } finally {
+      root.close();
     }
     return { summary, ...writer.finish() };
   }
+
+  /**
+   * Apply the layer archive in the file `layerPath` onto the directory `rootfs`
+   * (which exists; granted for writing). The file is checked as the guest reads it:
+   * its size, and its sha256 against `digest` (the blob's; for an uncompressed layer
+   * the diff_id). An uncompressed layer needs neither: its sha256 is taken first (one
+   * read of the file) and is both. `mediaType` names the compression (`+gzip`,
+   * `+zstd`); a compressed layer needs its `diffId` (and its `digest`, else taken
+   * first). Owners are kept as the layer has them (`mapOptions` changes that). Returns
+   * the guest's warnings.
+   */
+  async unpackLayer(
+    rootfs,
+    layerPath,
+    {
+      mediaType = LAYER_TAR,
+      diffId,
+      digest,
+      mapOptions = { uidMappings: [], gidMappings: [], rootless: false },
+      keepDirlinks = false,
+      maxLayerSize = DEFAULT_MAX_LAYER_SIZE,
+    } = {},
+  ) {
+    const compressed = mediaType.includes('+');
+    if (compressed && !diffId) {
+      throw new Error(`${layerPath}: a compressed layer (${mediaType}) needs its diffId`);
+    }
+    let size;
+    try {
+      size = statSync(layerPath).size;
+      digest ??= compressed ? fileDigest(layerPath) : diffId ?? fileDigest(layerPath);
+    } catch (e) {
+      throw new Error(`${layerPath}: ${e.message}`);
+    }
+    diffId ??= digest;
+    const root = fsImports.Dir.open(rootfs, { writable: true });
+    let reader;
+    try {
+      reader = blobImports.BlobReader.open(layerPath, digest, size);
+    } catch (e) {
+      root.close();
+      throw new Error(`${layerPath}: ${e.message}`);
+    }
+    try {
+      return await this.#run(rootfs, (layer) =>
+        layer.unpackLayer(root, reader, { mediaType, diffId }, {
+          mapOptions,
+          keepDirlinks,
+          maxLayerSize: BigInt(maxLayerSize),
+        }),
+      );
+    } finally {
+      reader.close();
+      root.close();
+    }
+  }
+}
+
+const LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
+/** The native host's default `max_layer_size`: 64 GiB. */
+const DEFAULT_MAX_LAYER_SIZE = 64n << 30n;
+
+/** `sha256:<hex>` of the file at `path`. */
+function fileDigest(path) {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      hash.update(buffer.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return `sha256:${hash.digest('hex')}`;
 }
