@@ -19,7 +19,8 @@ use crate::repack::{self as job, LayerOptions, RepackError, Sink};
 use crate::statcache::{Cached, StatCache};
 use crate::stopwatch::Clock;
 use crate::tree::{
-    Entry, FileReader, FileWrite, FsError, Kind, Metadata, Time, Tree, TreeMut, Xattrs,
+    Entry, FileReader, FileWrite, FsError, Kind, Metadata, NewKind, NewObject, Refused, Time, Tree,
+    TreeMut, Xattrs,
 };
 use crate::unpack;
 
@@ -161,6 +162,7 @@ fn unpack_layer_impl(
         keep_dirlinks: options.keep_dirlinks,
         max_layer_size: options.max_layer_size,
         digester: Some(host_digester),
+        host_decompressed: info.decompressed,
     };
     let mut raw = HostBlob {
         reader: layer,
@@ -215,7 +217,7 @@ impl std::io::Read for HostBlob<'_> {
         if self.pos == self.buf.len() {
             self.buf = self
                 .reader
-                .read(64 << 10)
+                .read(256 << 10)
                 .map_err(|e| std::io::Error::other(FsError::from(e).to_string()))?;
             self.pos = 0;
         }
@@ -291,6 +293,37 @@ impl TreeMut for HostTree<'_> {
     }
     fn remove(&mut self, path: &[u8]) -> Result<(), FsError> {
         Ok(self.0.remove(path)?)
+    }
+    fn create(&mut self, objects: Vec<NewObject>) -> Result<Vec<Refused>, (usize, FsError)> {
+        let objects: Vec<wit::NewObject> = objects
+            .into_iter()
+            .map(|o| wit::NewObject {
+                path: o.path,
+                kind: match o.kind {
+                    NewKind::Regular(contents) => wit::NewKind::Regular(contents),
+                    NewKind::Directory => wit::NewKind::Directory,
+                    NewKind::Symlink(target) => wit::NewKind::Symlink(target),
+                },
+                attributes: wit::Attributes {
+                    owner: o.attributes.owner,
+                    mode: o.attributes.mode,
+                    xattrs: o.attributes.xattrs,
+                    mtime: ts(o.attributes.mtime),
+                    atime: o.attributes.atime.map(ts),
+                },
+            })
+            .collect();
+        match self.0.create(&objects) {
+            Ok(refused) => Ok(refused
+                .into_iter()
+                .map(|r| Refused {
+                    index: r.index as usize,
+                    name: r.name,
+                    error: r.error.into(),
+                })
+                .collect()),
+            Err((index, e)) => Err((index as usize, e.into())),
+        }
     }
 }
 

@@ -168,6 +168,12 @@ pub trait TreeMut: Tree {
     fn remove_xattr(&mut self, path: &[u8], name: &[u8]) -> Result<(), FsError>;
     /// Remove an object (a directory with its contents).
     fn remove(&mut self, path: &[u8]) -> Result<(), FsError>;
+    /// Create `objects` in order, each at a path that must not exist, with its owner,
+    /// xattrs, mode and times. Stops at the first that fails: its index and the error.
+    /// xattrs refused as `NotSupported` or `PermissionDenied` are returned instead.
+    fn create(&mut self, objects: Vec<NewObject>) -> Result<Vec<Refused>, (usize, FsError)> {
+        create::one_by_one(self, objects)
+    }
 }
 
 /// Join a directory path and a child name (`""` is the root).
@@ -182,5 +188,8 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     path
 }
 
+pub mod create;
 #[cfg(test)]
 pub(crate) mod mem;
+
+pub use create::{Attributes, NewKind, NewObject, Refused};

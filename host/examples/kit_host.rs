@@ -88,6 +88,7 @@ fn run(args: Vec<String>) -> Result<()> {
             let info = LayerInfo {
                 media_type: LAYER_TAR.into(),
                 diff_id: digest.to_string(),
+                decompressed: false,
             };
             let reader = BlobReader::open(&layout, &desc)?;
             let options = UnpackOptions {

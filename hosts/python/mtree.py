@@ -32,7 +32,7 @@ import time
 from wasmtime import Config, Engine, Store, WasmtimeError
 from wasmtime.component import Component, Linker, Record, ResourceHost, ResourceType, Variant
 
-VERSION = "0.2.0"
+VERSION = "0.3.0"
 DIR_TYPE = 1  # our host resource type id for `fs.dir`
 
 

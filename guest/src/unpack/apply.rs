@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use super::owner::{host_owner, rootless_xattr};
+use super::pending::{Pending, RefusedXattr};
 use super::resolve::{Missing, clean, resolve_dir, split};
 use super::{Options, UnpackError, contents};
 use crate::display::display;
 use crate::ids::ROOTLESS_XATTR;
 use crate::tar::read::{Entry, Kind as EntryKind, Reader};
-use crate::tree::{FsError, Kind, TreeMut, join};
+use crate::tree::{Attributes, FsError, Kind, NewKind, NewObject, TreeMut, Xattrs, join};
 
 /// xattrs never applied from a layer, nor cleared from an existing object.
 const KEPT_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
@@ -18,6 +19,10 @@ const KEPT_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
 /// The prefix of whiteout names, and the opaque marker.
 const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..wh..opq";
+
+/// Largest regular file sent with its contents in a batched `create`; larger ones are
+/// streamed through a writer of their own.
+const INLINE_MAX: u64 = 512 << 10;
 
 /// State kept across the entries of one layer.
 #[derive(Debug)]
@@ -28,6 +33,14 @@ pub struct Layer<'o> {
     /// Directories whose children this layer changed, with the modification time each
     /// must have when the layer is done (set back by [`Layer::finish`]).
     parents: BTreeMap<Vec<u8>, (i64, u32)>,
+    /// Archive directory paths already resolved to real directories (valid until the
+    /// layer removes something).
+    resolved: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Real directories this layer made (the root too, when the layer began on an
+    /// empty tree): a child exists only if this layer made it, so none needs a look.
+    fresh: BTreeSet<Vec<u8>>,
+    /// New objects waiting for one batched `create`.
+    pending: Pending,
     warned_xattrs: bool,
 }
 
@@ -38,8 +51,90 @@ impl<'o> Layer<'o> {
             options,
             created: BTreeSet::new(),
             parents: BTreeMap::new(),
+            resolved: BTreeMap::new(),
+            fresh: BTreeSet::new(),
+            pending: Pending::default(),
             warned_xattrs: false,
         }
+    }
+
+    /// Look at the tree before the first entry: on an empty one (a new rootfs) every
+    /// object the layer makes is new, and none needs a look before it is made.
+    pub fn begin(&mut self, tree: &mut dyn TreeMut) -> Result<(), UnpackError> {
+        let listed = tree.read_dir(b"").map_err(|e| UnpackError::Entry {
+            path: Vec::new(),
+            message: e.to_string(),
+        })?;
+        if listed.is_empty() {
+            self.fresh.insert(Vec::new());
+        }
+        Ok(())
+    }
+
+    /// Send the objects queued for a batched `create`, and deal with the xattrs the
+    /// tree refused them as if each had been set on its own.
+    fn flush(
+        &mut self,
+        tree: &mut dyn TreeMut,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), UnpackError> {
+        let refused = self
+            .pending
+            .flush(tree)
+            .map_err(|(path, e)| UnpackError::Entry {
+                path,
+                message: e.to_string(),
+            })?;
+        for RefusedXattr {
+            path,
+            symlink,
+            refused,
+        } in refused
+        {
+            self.xattr_refused(&path, &refused.name, refused.error, symlink, warnings)
+                .map_err(|message| UnpackError::Entry {
+                    path: path.clone(),
+                    message,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// An xattr the tree would not set on `path`: a warning (once) where that is
+    /// expected (rootless, symlinks, the first refusal), else the error.
+    fn xattr_refused(
+        &mut self,
+        path: &[u8],
+        name: &[u8],
+        e: FsError,
+        symlink: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let expected = matches!(e, FsError::NotSupported | FsError::PermissionDenied)
+            && (self.options.map.rootless || symlink || !self.warned_xattrs);
+        if !expected {
+            return Err(e.to_string());
+        }
+        if !self.warned_xattrs {
+            warnings.push(format!(
+                "{}: xattr {} not applied: {e}",
+                display(path),
+                String::from_utf8_lossy(name)
+            ));
+            self.warned_xattrs = true;
+        }
+        Ok(())
+    }
+
+    /// The archive directory `parent` as a real directory, resolved once per layer (or
+    /// again after a removal).
+    fn resolve(&mut self, tree: &mut dyn TreeMut, parent: &[u8]) -> Result<Vec<u8>, FsError> {
+        if let Some(real) = self.resolved.get(parent) {
+            return Ok(real.clone());
+        }
+        let real = resolve_dir(tree, parent, Missing::Create)?;
+        self.resolved.insert(parent.to_vec(), real.clone());
+        Ok(real)
     }
 
     /// Remember `dir`'s modification time before the first change below it.
@@ -55,7 +150,12 @@ impl<'o> Layer<'o> {
     /// Put back the modification times of the directories this layer changed, so
     /// extraction never perturbs them (deepest first; a directory removed later in the
     /// layer is skipped).
-    pub fn finish(self, tree: &mut dyn TreeMut) -> Result<(), UnpackError> {
+    pub fn finish(
+        mut self,
+        tree: &mut dyn TreeMut,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), UnpackError> {
+        self.flush(tree, warnings)?;
         let mut dirs: Vec<(Vec<u8>, (i64, u32))> = self.parents.into_iter().collect();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (dir, time) in dirs {
@@ -77,9 +177,12 @@ impl<'o> Layer<'o> {
     /// remembered afresh.
     fn remove(&mut self, tree: &mut dyn TreeMut, path: &[u8]) -> Result<(), FsError> {
         tree.remove(path)?;
-        self.parents.retain(|dir, _| {
-            !(dir.starts_with(path) && (dir.len() == path.len() || dir[path.len()] == b'/'))
-        });
+        let below = |dir: &[u8]| {
+            dir.starts_with(path) && (dir.len() == path.len() || dir[path.len()] == b'/')
+        };
+        self.parents.retain(|dir, _| !below(dir));
+        self.fresh.retain(|dir| !below(dir));
+        self.resolved.clear();
         Ok(())
     }
 
@@ -127,11 +230,23 @@ impl<'o> Layer<'o> {
         let (parent, base) = split(&name);
         let (parent, base) = (parent.to_vec(), base.to_vec());
 
+        if !base.starts_with(WHITEOUT)
+            && let Some(object) = self.new_object(&name, &parent, &base, entry, archive)?
+        {
+            self.mark_created(&object.path);
+            if self.pending.push(raw_name.clone(), object) {
+                self.flush(tree, warnings)?;
+            }
+            return Ok(());
+        }
+        // Everything below looks at or changes the tree: what is queued goes first.
+        self.flush(tree, warnings)?;
+
         if base.starts_with(WHITEOUT) {
             return self.whiteout(tree, &parent, &base).map_err(fail);
         }
 
-        let real_parent = resolve_dir(tree, &parent, Missing::Create).map_err(fs_fail)?;
+        let real_parent = self.resolve(tree, &parent).map_err(fs_fail)?;
         self.touch_parent(tree, &real_parent).map_err(fs_fail)?;
         let mut path = join(&real_parent, &base);
 
@@ -169,7 +284,9 @@ impl<'o> Layer<'o> {
         } else if is_dir {
             if tree.metadata(&path).is_err() {
                 tree.mkdir(&path, 0o700).map_err(fs_fail)?;
+                self.fresh.insert(path.clone());
             }
+            self.resolved.insert(name.clone(), path.clone());
         } else if kind == EntryKind::Symlink {
             if entry.linkname.is_empty() {
                 return Err(fail("a symlink without a target".into()));
@@ -233,6 +350,82 @@ impl<'o> Layer<'o> {
         Ok(())
     }
 
+    /// The entry as an object for a batched `create`, when that is all it takes: a
+    /// small file, a directory or a symlink, in a directory this layer made (so
+    /// nothing is in its way and no symlink is on its path) whose time is already
+    /// kept. Reads a file's contents from the archive.
+    fn new_object<R: Read>(
+        &mut self,
+        name: &[u8],
+        parent: &[u8],
+        base: &[u8],
+        entry: &Entry,
+        archive: &mut Reader<R>,
+    ) -> Result<Option<NewObject>, UnpackError> {
+        let fail = |message: String| UnpackError::Entry {
+            path: entry.name.clone(),
+            message,
+        };
+        let batched = match entry.kind {
+            EntryKind::Regular | EntryKind::Contiguous => {
+                entry.size <= INLINE_MAX && entry.holes() == 0
+            }
+            EntryKind::Directory => true,
+            EntryKind::Symlink => !entry.linkname.is_empty(),
+            _ => false,
+        };
+        if !batched {
+            return Ok(None);
+        }
+        let Some(real_parent) = self.resolved.get(parent) else {
+            return Ok(None);
+        };
+        if !self.fresh.contains(real_parent) || !self.parents.contains_key(real_parent) {
+            return Ok(None);
+        }
+        let path = join(real_parent, base);
+        if self.created.contains(&path) {
+            return Ok(None);
+        }
+        let attributes = self.attributes(entry).map_err(fail)?;
+        let kind = match entry.kind {
+            EntryKind::Directory => {
+                self.fresh.insert(path.clone());
+                self.parents.insert(path.clone(), entry.mtime);
+                self.resolved.insert(name.to_vec(), path.clone());
+                NewKind::Directory
+            }
+            EntryKind::Symlink => NewKind::Symlink(entry.linkname.clone()),
+            _ => NewKind::Regular(contents::read_all(archive, entry.size).map_err(fail)?),
+        };
+        Ok(Some(NewObject {
+            path,
+            kind,
+            attributes,
+        }))
+    }
+
+    /// Owner, mode, xattrs and times of a new object, as [`Layer::metadata`] gives
+    /// them.
+    fn attributes(&self, entry: &Entry) -> Result<Attributes, String> {
+        let (uid, gid) = entry_owner(entry)?;
+        let map = &self.options.map;
+        let mut xattrs = layer_xattrs(entry, map.rootless, uid, gid);
+        xattrs.retain(|(n, _)| !KEPT_XATTRS.contains(&&n[..]));
+        let owner = if map.rootless {
+            None
+        } else {
+            Some(host_owner(map, uid, gid)?)
+        };
+        Ok(Attributes {
+            owner,
+            mode: (entry.mode & 0o7777) as u32,
+            xattrs,
+            mtime: entry.mtime,
+            atime: Some(entry.mtime),
+        })
+    }
+
     /// Apply a whiteout entry found in `parent`.
     fn whiteout(
         &mut self,
@@ -283,21 +476,13 @@ impl<'o> Layer<'o> {
         existed: bool,
     ) -> Result<(), String> {
         let is_symlink = entry.kind == EntryKind::Symlink;
-        let id = |n: i64| u64::try_from(n).map_err(|_| format!("negative owner id {n}"));
-        let (uid, gid) = (id(entry.uid)?, id(entry.gid)?);
+        let (uid, gid) = entry_owner(entry)?;
         let mode = (entry.mode & 0o7777) as u32;
         let mtime = entry.mtime;
         let map = &self.options.map;
-        let mut xattrs = entry.xattrs.clone();
+        let xattrs = layer_xattrs(entry, map.rootless, uid, gid);
 
-        if map.rootless {
-            // The layer's own value never survives: the header's owner is what counts
-            // (and an owner of 0:0 is recorded by having no value at all).
-            xattrs.retain(|(n, _)| n != ROOTLESS_XATTR);
-            if let Some(value) = rootless_xattr(uid, gid) {
-                xattrs.push((ROOTLESS_XATTR.to_vec(), value));
-            }
-        } else {
+        if !map.rootless {
             let (u, g) = host_owner(map, uid, gid)?;
             tree.set_owner(path, u, g).map_err(|e| e.to_string())?;
         }
@@ -317,21 +502,8 @@ impl<'o> Layer<'o> {
             if KEPT_XATTRS.contains(&&name[..]) {
                 continue;
             }
-            match tree.set_xattr(path, name, value) {
-                Ok(()) => {}
-                Err(e @ (FsError::NotSupported | FsError::PermissionDenied))
-                    if map.rootless || is_symlink || !self.warned_xattrs =>
-                {
-                    if !self.warned_xattrs {
-                        warnings.push(format!(
-                            "{}: xattr {} not applied: {e}",
-                            display(path),
-                            String::from_utf8_lossy(name)
-                        ));
-                        self.warned_xattrs = true;
-                    }
-                }
-                Err(e) => return Err(e.to_string()),
+            if let Err(e) = tree.set_xattr(path, name, value) {
+                self.xattr_refused(path, name, e, is_symlink, warnings)?;
             }
         }
         if let Some(kept) = self.parents.get_mut(path) {
@@ -340,4 +512,24 @@ impl<'o> Layer<'o> {
         tree.set_times(path, mtime, Some(mtime))
             .map_err(|e| e.to_string())
     }
+}
+
+/// The entry's owner ids.
+fn entry_owner(entry: &Entry) -> Result<(u64, u64), String> {
+    let id = |n: i64| u64::try_from(n).map_err(|_| format!("negative owner id {n}"));
+    Ok((id(entry.uid)?, id(entry.gid)?))
+}
+
+/// The xattrs the entry's object gets: the layer's, and in rootless mode the owner
+/// recorded in `user.rootlesscontainers` instead of the layer's own value (which never
+/// survives: an owner of 0:0 is recorded by having no value at all).
+fn layer_xattrs(entry: &Entry, rootless: bool, uid: u64, gid: u64) -> Xattrs {
+    let mut xattrs = entry.xattrs.clone();
+    if rootless {
+        xattrs.retain(|(n, _)| n != ROOTLESS_XATTR);
+        if let Some(value) = rootless_xattr(uid, gid) {
+            xattrs.push((ROOTLESS_XATTR.to_vec(), value));
+        }
+    }
+    xattrs
 }

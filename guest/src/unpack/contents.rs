@@ -24,3 +24,27 @@ pub fn write<R: Read>(
         }
     }
 }
+
+/// The current entry's contents (`size` bytes, holes as zeros) in memory.
+pub fn read_all<R: Read>(archive: &mut Reader<R>, size: u64) -> Result<Vec<u8>, String> {
+    let size = usize::try_from(size).map_err(|_| "a file larger than memory".to_string())?;
+    let mut data = vec![0u8; size];
+    let mut at = 0;
+    loop {
+        let chunk = archive
+            .read_chunk(&mut data[at..])
+            .map_err(|e| e.to_string())?;
+        let n = match chunk {
+            Chunk::Data(0) if at == size => {
+                return Err("the archive holds more data than the entry's size".into());
+            }
+            Chunk::Data(n) => n,
+            Chunk::Hole(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Chunk::End => return Ok(data),
+        };
+        at = at
+            .checked_add(n)
+            .filter(|&end| end <= size)
+            .ok_or("the entry's data and holes pass its size")?;
+    }
+}

@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod contents;
 pub mod owner;
+pub mod pending;
 pub mod resolve;
 pub mod stream;
 
@@ -36,6 +37,9 @@ pub struct Options {
     pub max_layer_size: u64,
     /// Where the diff_id is computed (`None`: here, with `sha2`).
     pub digester: Option<stream::DigesterFactory>,
+    /// The host hands over the archive decompressed and checks its size limit and
+    /// diff_id itself (the contract's `layer-info.decompressed`).
+    pub host_decompressed: bool,
 }
 
 /// Why a layer could not be applied.
@@ -72,7 +76,12 @@ pub fn unpack_layer(
     diff_id: &str,
     options: &Options,
 ) -> Result<Vec<String>, UnpackError> {
-    let compression = stream::compression(media_type).map_err(UnpackError::Layer)?;
+    let mut compression = stream::compression(media_type).map_err(UnpackError::Layer)?;
+    let mut digester = options.digester;
+    if options.host_decompressed {
+        compression = stream::Compression::None;
+        digester = Some(stream::no_digest);
+    }
     let layer_err = |e: std::io::Error| UnpackError::Layer(format!("reading the layer: {e}"));
     let read_err = |e: ReadError| match e {
         ReadError::Io(e) => layer_err(e),
@@ -87,10 +96,11 @@ pub fn unpack_layer(
     let mut warnings = Vec::new();
     let digest = {
         let decompressed = stream::decompress(&mut *raw, compression).map_err(layer_err)?;
-        let mut tee = stream::Tee::new(decompressed, options.max_layer_size, options.digester);
+        let mut tee = stream::Tee::new(decompressed, options.max_layer_size, digester);
         {
             let mut archive = Reader::new(&mut tee);
             let mut state = apply::Layer::new(options);
+            state.begin(tree)?;
             // Holes take no room in the archive but count as expanded bytes.
             let mut holes: u64 = 0;
             while let Some(entry) = archive.next_entry().map_err(read_err)? {
@@ -103,7 +113,7 @@ pub fn unpack_layer(
                 }
                 state.apply(tree, &entry, &mut archive, &mut warnings)?;
             }
-            state.finish(tree)?;
+            state.finish(tree, &mut warnings)?;
         }
         // Whatever follows the end blocks still belongs to the diff_id.
         tee.drain().map_err(layer_err)?;
@@ -111,7 +121,7 @@ pub fn unpack_layer(
     };
     // Read the blob itself to its end, so the host verifies its digest and size.
     std::io::copy(raw, &mut std::io::sink()).map_err(layer_err)?;
-    if digest != diff_id {
+    if !options.host_decompressed && digest != diff_id {
         return Err(UnpackError::Layer(format!(
             "layer diff_id mismatch: the config says {diff_id}, the archive hashes to {digest}"
         )));

@@ -7,6 +7,7 @@
 //! itself. The guest therefore reaches exactly the objects below the granted directory,
 //! and nothing a symlink points at.
 
+mod create;
 mod error;
 mod lend;
 mod meta;
@@ -16,6 +17,7 @@ mod written;
 mod xattr;
 mod xattrat;
 
+pub use create::{Attributes, NewKind, Refused};
 pub use error::CapError;
 pub use meta::{Entry, Kind, Metadata};
 
@@ -376,15 +378,22 @@ impl CapDir {
         Ok(File::from_std(file))
     }
 
+    /// The digest taken while this handle wrote the regular file at `path`, if it did
+    /// and the file is still that one (same inode and size).
+    pub fn written_digest(&self, path: &[u8]) -> Result<Option<[u8; 32]>, CapError> {
+        if !self.writable || self.written.is_empty() {
+            return Ok(None);
+        }
+        let m = self.metadata(path)?;
+        let known = self.written.get(&normalized(path)?, m.ino, m.size);
+        Ok(known.filter(|_| m.kind == Kind::Regular))
+    }
+
     /// SHA-256 of the contents of the regular file at `path`: for a file this handle
     /// wrote, the digest taken while it was written; otherwise read and hashed.
     pub fn digest(&self, path: &[u8]) -> Result<[u8; 32], CapError> {
-        if self.writable {
-            let m = self.metadata(path)?;
-            let known = self.written.get(&normalized(path)?, m.ino, m.size);
-            if let (Kind::Regular, Some(digest)) = (m.kind, known) {
-                return Ok(digest);
-            }
+        if let Some(digest) = self.written_digest(path)? {
+            return Ok(digest);
         }
         let mut file = self.open_read(path)?;
         let mut hasher = Sha256::new();

@@ -20,7 +20,7 @@ use super::{CapDir, CapError, FileWriter, Kind, Target, lend, normalized};
 /// A time to set: seconds and nanoseconds.
 pub type Time = (i64, u32);
 
-fn proc_path(fd: &impl AsFd, name: Option<&OsStr>) -> Vec<u8> {
+pub(super) fn proc_path(fd: &impl AsFd, name: Option<&OsStr>) -> Vec<u8> {
     let mut path = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()).into_bytes();
     if let Some(name) = name {
         path.push(b'/');
@@ -52,7 +52,10 @@ impl CapDir {
     }
 
     /// Resolve `path` to (parent, name) for creating or changing a child.
-    fn child<'p>(&self, path: &'p [u8]) -> Result<(std::sync::Arc<Dir>, &'p OsStr), CapError> {
+    pub(super) fn child<'p>(
+        &self,
+        path: &'p [u8],
+    ) -> Result<(std::sync::Arc<Dir>, &'p OsStr), CapError> {
         self.check_writable()?;
         match self.target(path)? {
             Target::Root => Err(CapError::NotSupported),

@@ -38,6 +38,11 @@ impl Written {
             .map(|r| r.digest)
     }
 
+    /// Whether no file is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.files().is_empty()
+    }
+
     /// Forget `path` and everything below it.
     pub fn forget(&self, path: &[u8]) {
         let mut files = self.files();
@@ -79,6 +84,11 @@ impl FileWriter {
             size: 0,
             written,
         }
+    }
+
+    /// The file being written.
+    pub(super) fn file(&self) -> &File {
+        &self.file
     }
 
     /// Append `bytes`.

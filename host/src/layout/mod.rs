@@ -19,6 +19,7 @@ pub mod digest;
 pub mod empty;
 pub mod error;
 pub mod gc;
+pub mod inflate;
 pub mod json;
 pub mod lock;
 pub mod pgzip;

@@ -7,6 +7,7 @@ use std::io::Read;
 
 use sha2::{Digest as _, Sha256};
 
+use super::inflate::{Expected, Inflated};
 use super::{Descriptor, Digest, Layout, LayoutError, blob};
 
 /// Where a blob's bytes come from.
@@ -15,6 +16,8 @@ enum Source {
     File(File),
     /// Another stream (a registry blob landing in the layout as it is read).
     Stream(Box<dyn Read + Send>),
+    /// The uncompressed archive of a layer blob, from the thread decompressing it.
+    Inflated(Inflated),
 }
 
 impl std::fmt::Debug for Source {
@@ -22,6 +25,7 @@ impl std::fmt::Debug for Source {
         match self {
             Source::File(file) => f.debug_tuple("File").field(file).finish(),
             Source::Stream(_) => f.write_str("Stream"),
+            Source::Inflated(i) => f.debug_tuple("Inflated").field(i).finish(),
         }
     }
 }
@@ -67,6 +71,25 @@ impl BlobReader {
         }
     }
 
+    /// This layer blob's uncompressed archive, decompressed on a thread of its own
+    /// that also checks the blob, the size limit and the diff_id (see
+    /// [`super::inflate`]); the thread's CPU time is added to `cpu`.
+    pub fn inflating(
+        self,
+        expected: Expected,
+        cpu: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        BlobReader {
+            digest: self.digest.clone(),
+            size: self.size,
+            seen: 0,
+            hash: Sha256::new(),
+            done: false,
+            failed: None,
+            file: Source::Inflated(Inflated::start(self, expected, cpu)),
+        }
+    }
+
     /// The error for a blob that does not match its descriptor, as
     /// [`LayoutError::Verify`] words it.
     fn mismatch(&self, why: String) -> String {
@@ -79,6 +102,9 @@ impl BlobReader {
 
     /// Up to `max` bytes; empty at the verified end. Errors name the blob.
     pub fn read(&mut self, max: usize) -> Result<Vec<u8>, String> {
+        if let Source::Inflated(inflated) = &mut self.file {
+            return inflated.read(max);
+        }
         if let Some(why) = &self.failed {
             return Err(why.clone());
         }
@@ -100,6 +126,7 @@ impl BlobReader {
         let read = match &mut self.file {
             Source::File(file) => file.read(&mut buf),
             Source::Stream(stream) => stream.read(&mut buf),
+            Source::Inflated(_) => unreachable!("read() hands inflated blobs on"),
         };
         let n = read.map_err(|e| format!("blob {}: {e}", self.digest))?;
         buf.truncate(n);
@@ -110,7 +137,7 @@ impl BlobReader {
                 Source::File(file) => file
                     .metadata()
                     .map_or(self.seen, |m| m.len().max(self.seen)),
-                Source::Stream(_) => self.seen,
+                Source::Stream(_) | Source::Inflated(_) => self.seen,
             };
             return Err(self.mismatch(blob::size_mismatch(self.size, actual)));
         }

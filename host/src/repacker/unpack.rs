@@ -190,6 +190,7 @@ impl Repacker {
                 LayerInfo {
                     media_type: layer.media_type.clone(),
                     diff_id: diff_id.clone(),
+                    decompressed: false,
                 },
             ));
         }

@@ -9,7 +9,8 @@ use wasmtime::component::Resource;
 use super::{JobError, RACY_WINDOW, Repacker, sanitized};
 use crate::bindings::{Failure, LayerInfo, MtreeHeader, UnpackOptions};
 use crate::capability::CapDir;
-use crate::layout::BlobReader;
+use crate::layout::inflate::{Expected, layer_compression};
+use crate::layout::{BlobReader, Digest};
 use crate::sandbox::Limits;
 
 impl Repacker {
@@ -37,7 +38,24 @@ impl Repacker {
         let guest = |f: Failure| JobError::guest(rootfs, f);
         let mut warnings = Vec::new();
         let layer_count = layers.len();
-        for (reader, info) in layers {
+        for (reader, mut info) in layers {
+            // Decompression runs on a thread of its own beside the guest's extraction;
+            // the thread checks the size limit and the diff_id.
+            let reader = match (
+                layer_compression(&info.media_type),
+                Digest::parse(&info.diff_id),
+            ) {
+                (Some(compression), Ok(diff_id)) => {
+                    info.decompressed = true;
+                    let expected = Expected {
+                        compression,
+                        diff_id,
+                        max_size: options.max_layer_size,
+                    };
+                    reader.inflating(expected, job.helper_cpu())
+                }
+                _ => reader,
+            };
             let reader = job.grant(reader)?;
             let rep = reader.rep();
             let outcome = job.world.repack_bundle_layer().call_unpack_layer(

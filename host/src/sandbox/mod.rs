@@ -224,6 +224,12 @@ impl Job {
         self.grant(writer)
     }
 
+    /// The counter of CPU time that threads working for this job add to (its usage
+    /// includes it).
+    pub fn helper_cpu(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.store.data().hashing_cpu)
+    }
+
     /// Grant `item` to the guest: put it in the job's resource table.
     pub fn grant<T: Send + 'static>(
         &mut self,
