@@ -23,7 +23,7 @@
 import * as fs from 'node:fs';
 import * as crypto from 'node:crypto';
 
-import { denied, guarded, io, notSupported } from './fs/errors.mjs';
+import { denied, guarded, io, mapped, notSupported } from './fs/errors.mjs';
 import { metadata } from './fs/meta.mjs';
 import { mknodAt } from './fs/mknod.mjs';
 import { at, components, O_PATH, OpenDirs, openRoot, self } from './fs/path.mjs';
@@ -92,6 +92,26 @@ function digestOf(fd, size) {
     n = fs.readSync(fd, digestBuffer, 0, CHUNK, null);
   }
   return hash.digest();
+}
+
+/** `dir.create`'s error: the index of the object that failed, and why. */
+class CreateError extends Error {
+  constructor(index, payload) {
+    super(`object ${index}: ${payload.tag}`);
+    this.payload = [index, payload];
+  }
+}
+
+/** Write all of `bytes` to the new file open at `fd`, then close it. */
+function writeNewFile(fd, bytes) {
+  try {
+    let done = 0;
+    while (done < bytes.byteLength) {
+      done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** `fs.file`: an open regular file, read front to back. */
@@ -313,6 +333,40 @@ export class Dir {
       const [fd, name] = this.#child(path);
       return new FileWriter(new Writer(createFileAt(fd, name, mode)));
     });
+  }
+  /**
+   * `dir.create`: each object made and given its metadata in order (owner, xattrs,
+   * mode, times, as the native host orders them). xattrs refused as `not-supported` or
+   * `permission-denied` are returned; the first object that fails ends the call with
+   * its index and error.
+   */
+  create(objects) {
+    const refused = [];
+    objects.forEach(({ path, kind, attributes: a }, index) => {
+      try {
+        guarded(() => {
+          const [fd, name] = this.#child(path);
+          if (kind.tag === 'regular') writeNewFile(createFileAt(fd, name, 0o600), kind.val);
+          else if (kind.tag === 'directory') mkdirAt(fd, name, 0o700);
+          else symlinkAt(fd, name, kind.val);
+          if (a.owner !== undefined) ownerAt(...this.#object(path), a.owner[0], a.owner[1]);
+          for (const [attr, value] of a.xattrs) {
+            try {
+              setXattrAt(...this.#object(path), attr, value);
+            } catch (e) {
+              const why = mapped(e).payload;
+              if (why.tag !== 'not-supported' && why.tag !== 'permission-denied') throw e;
+              refused.push({ index, name: attr, error: why });
+            }
+          }
+          if (kind.tag !== 'symlink') modeAt(...this.#object(path), a.mode);
+          timesAt(...this.#object(path), a.mtime, a.atime);
+        });
+      } catch (e) {
+        throw new CreateError(index, mapped(e).payload);
+      }
+    });
+    return refused;
   }
   mkdir(path, mode) {
     return guarded(() => mkdirAt(...this.#child(path), mode));

@@ -145,7 +145,7 @@ export class RepackHost {
       }
       return this.#cores.get(name);
     };
-    const version = '0.2.0';
+    const version = '0.3.0';
     this.#instance = await this.#module.instantiate(getCoreModule, imports(version));
     this.instances += 1;
     this.lastInstantiateMs = Number(process.hrtime.bigint() - start) / 1e6;
@@ -263,7 +263,7 @@ export class RepackHost {
     }
     try {
       return await this.#run(rootfs, (layer) =>
-        layer.unpackLayer(root, reader, { mediaType, diffId }, {
+        layer.unpackLayer(root, reader, { mediaType, diffId, decompressed: false }, {
           mapOptions,
           keepDirlinks,
           maxLayerSize: BigInt(maxLayerSize),
