@@ -109,6 +109,7 @@ fn run(args: Vec<String>) -> Result<()> {
                 &options,
                 &header,
                 &limits,
+                &mut repack_host::stats::Stats::default(),
             )?;
         }
         _ => bail!("usage: mtree DIR | layer DIR OUT.tar [--manifest M] | unpack LAYER.tar DIR"),

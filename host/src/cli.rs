@@ -539,6 +539,9 @@ pub struct UnpackArgs {
     /// How the layers are applied.
     #[command(flatten)]
     pub unpack: UnpackFlags,
+    /// Print where the time went on stderr (phases, host calls, memory).
+    #[arg(long)]
+    pub stats: bool,
     /// Unpacking from a registry.
     #[command(flatten)]
     pub remote: registry::RemoteArgs,

@@ -228,6 +228,7 @@ fn a_writer_flood_stops_at_the_limit() {
         &options,
         &header,
         &limits(256 * MIB),
+        &mut repack_host::stats::Stats::default(),
     );
     let growth = watch.stop();
     let err = result.unwrap_err();

@@ -55,6 +55,9 @@ pub fn run(global: &GlobalArgs, args: &UnpackArgs) -> Result<()> {
     for warning in &outcome.warnings {
         tracing::warn!("{warning}");
     }
+    if args.stats {
+        eprintln!("{}", outcome.stats);
+    }
     tracing::info!(
         "unpacked {} ({} layers) into {}",
         outcome.manifest,

@@ -37,6 +37,7 @@ impl Repacker {
                 why: e.to_string(),
             })?;
         }
+        let mut stats = crate::stats::Stats::default();
         let result = crate::handle::ambient_dir(rootfs, false)
             .map_err(|e| UnpackError::Bundle(BundleError::from_io(rootfs, e)))
             .and_then(|dir| {
@@ -47,6 +48,7 @@ impl Repacker {
                     options,
                     (&maps.0, &maps.1),
                     limits,
+                    &mut stats,
                 )
             });
         match result {
@@ -59,6 +61,7 @@ impl Repacker {
                     .to_string(),
                 layers: image.layers.len(),
                 warnings,
+                stats,
             }),
             Err(e) => {
                 let removed = if existed {

@@ -106,6 +106,7 @@ impl Repacker {
         let rootfs = bundle.join("rootfs");
         let rootfs_err = |e: std::io::Error| BundleError::from_io(&rootfs, e);
         let cap = CapDir::from_dir(rootfs_dir.try_clone().map_err(rootfs_err)?);
+        let mut stats = crate::stats::Stats::default();
         let (manifest_text, stat_cache, warnings) = self.fill_rootfs(
             &rootfs,
             rootfs_dir,
@@ -113,7 +114,9 @@ impl Repacker {
             &request.options,
             (uid_maps, gid_maps),
             limits,
+            &mut stats,
         )?;
+        let start = std::time::Instant::now();
 
         let (runtime, _) = runtime::generate(
             image,
@@ -144,18 +147,21 @@ impl Repacker {
             .try_clone()
             .map_err(|e| BundleError::from_io(bundle, e))?;
         Bundle::create(dir, bundle, &image.walk, &manifest_text, maps)?;
+        stats.lap("bundle", start);
         let manifest = image.walk.last().expect("walks are never empty");
         Ok(Outcome {
             manifest: manifest.digest.to_string(),
             layers: image.layers.len(),
             warnings,
+            stats,
         })
     }
 
     /// Apply the image's layers to the empty directory `rootfs_dir` (at `rootfs`, for
     /// messages): its owner becomes the mapped root, its mode 0755, its times the
     /// epoch. Returns the manifest of the result, its stat cache and the guest's
-    /// warnings.
+    /// warnings; where the time went is added to `stats`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn fill_rootfs(
         &self,
         rootfs: &Path,
@@ -164,6 +170,7 @@ impl Repacker {
         options: &Options,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
         limits: &Limits,
+        stats: &mut crate::stats::Stats,
     ) -> Result<(String, String, Vec<String>), UnpackError> {
         let root_owner = (to_host(0, uid_maps), to_host(0, gid_maps));
         let (Some(uid), Some(gid)) = root_owner else {
@@ -213,7 +220,15 @@ impl Repacker {
         // The rootfs root's time: the epoch, whatever the layers did to it.
         let epoch = filetime_epoch(&rootfs_dir);
         let out = self
-            .unpack_layers(writable, rootfs, sources, &unpack_options, &header, limits)
+            .unpack_layers(
+                writable,
+                rootfs,
+                sources,
+                &unpack_options,
+                &header,
+                limits,
+                stats,
+            )
             .map_err(|e| corrupt_layer(&image.layout, &image.layers).unwrap_or_else(|| e.into()))?;
         epoch.map_err(rootfs_err)?;
         Ok(out)

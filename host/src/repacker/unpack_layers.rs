@@ -3,6 +3,7 @@
 //! fill their rootfs with it.
 
 use std::path::Path;
+use std::time::Instant;
 
 use wasmtime::component::Resource;
 
@@ -12,13 +13,15 @@ use crate::capability::CapDir;
 use crate::layout::inflate::{Expected, layer_compression};
 use crate::layout::{BlobReader, Digest};
 use crate::sandbox::Limits;
+use crate::stats::Stats;
 
 impl Repacker {
     /// Apply `layers` in order to the (new, empty) directory `dir`, granted for writing
     /// (`rootfs` names it in messages), then return its mtree manifest, its stat cache
     /// and the guest's warnings. One job runs all layers, so the budgets cover the whole
     /// unpack; a layer may expand to the smaller of `options.max_layer_size` and
-    /// [`Limits::max_layer_size`].
+    /// [`Limits::max_layer_size`]. Where the time went is added to `stats`.
+    #[allow(clippy::too_many_arguments)]
     pub fn unpack_layers(
         &self,
         dir: CapDir,
@@ -27,18 +30,21 @@ impl Repacker {
         options: &UnpackOptions,
         header: &MtreeHeader,
         limits: &Limits,
+        stats: &mut Stats,
     ) -> Result<(String, String, Vec<String>), JobError> {
+        let start = Instant::now();
         let options = &UnpackOptions {
             max_layer_size: options.max_layer_size.min(limits.max_layer_size),
             ..options.clone()
         };
         let mut job = self.sandbox.job(limits)?;
+        let mut start = stats.lap("instantiate", start);
         let root = job.grant(dir)?;
         let root_rep = root.rep();
         let guest = |f: Failure| JobError::guest(rootfs, f);
         let mut warnings = Vec::new();
         let layer_count = layers.len();
-        for (reader, mut info) in layers {
+        for (index, (reader, mut info)) in layers.into_iter().enumerate() {
             // Decompression runs on a thread of its own beside the guest's extraction;
             // the thread checks the size limit and the diff_id.
             let reader = match (
@@ -67,6 +73,7 @@ impl Repacker {
             );
             let outcome = job.finish(outcome, limits);
             job.take(Resource::<BlobReader>::new_own(rep))?;
+            start = stats.lap(&format!("guest: layer {}", index + 1), start);
             warnings.extend(sanitized(outcome?.map_err(guest)?));
         }
         // The stat cache leaves out files whose ctime is within RACY_WINDOW of the time
@@ -74,6 +81,7 @@ impl Repacker {
         // file here was just written: waiting that long once lets the cache keep them all.
         if layer_count > 0 {
             std::thread::sleep(RACY_WINDOW);
+            start = stats.lap("racy window", start);
         }
         let outcome = job.world.repack_bundle_layer().call_mtree_cached(
             &mut job.store,
@@ -82,6 +90,10 @@ impl Repacker {
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
             RACY_WINDOW.as_nanos() as u64,
         );
+        stats.lap("guest: mtree", start);
+        let data = job.store.data();
+        stats.calls = data.calls();
+        stats.guest_memory = data.memory_peak();
         let (manifest, cache) = job.finish(outcome, limits)?.map_err(guest)?;
         Ok((manifest, cache, warnings))
     }

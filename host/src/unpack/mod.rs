@@ -166,6 +166,8 @@ pub struct Outcome {
     pub layers: usize,
     /// Things the guest worked around.
     pub warnings: Vec<String>,
+    /// Where the time went (`--stats`).
+    pub stats: crate::stats::Stats,
 }
 
 /// Why an unpack failed; the half-made rootfs is gone when one is returned.
