@@ -204,3 +204,79 @@ fn open_read_reads_regular_files_only() {
     assert!(matches!(cap.open_read(b""), Err(CapError::NotSupported)));
     assert!(matches!(cap.open_read(b"nope"), Err(CapError::NotFound)));
 }
+
+/// `create` makes objects with their metadata, never through or over a symlink.
+#[test]
+fn create_makes_objects_with_metadata_and_never_follows_symlinks() {
+    let (tmp, read_only) = fixture();
+    let root = tmp.path().join("root");
+    let attrs = |mode| Attributes {
+        owner: None,
+        mode,
+        xattrs: &[],
+        mtime: (1_600_000_000, 123_456_789),
+        atime: Some((1_500_000_000, 0)),
+    };
+    // A read-only handle refuses.
+    assert!(matches!(
+        read_only.create(b"new", NewKind::Regular(b"x"), &attrs(0o644)),
+        Err(CapError::PermissionDenied)
+    ));
+    let cap = CapDir::open_ambient_writable(&root).unwrap();
+
+    let refused = cap
+        .create(b"sub/made", NewKind::Regular(b"contents"), &attrs(0o4751))
+        .unwrap();
+    assert!(refused.is_empty());
+    let made = fs::symlink_metadata(root.join("sub/made")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(made.mode() & 0o7777, 0o4751);
+    assert_eq!(
+        (made.mtime(), made.mtime_nsec()),
+        (1_600_000_000, 123_456_789)
+    );
+    assert_eq!(made.atime(), 1_500_000_000);
+    assert_eq!(fs::read(root.join("sub/made")).unwrap(), b"contents");
+    // The digest was taken as it was written.
+    assert_eq!(
+        cap.written_digest(b"sub/made").unwrap(),
+        Some(Sha256::digest(b"contents").into())
+    );
+
+    cap.create(b"sub/dir", NewKind::Directory, &attrs(0o750))
+        .unwrap();
+    assert_eq!(
+        fs::symlink_metadata(root.join("sub/dir")).unwrap().mode() & 0o7777,
+        0o750
+    );
+    cap.create(b"sub/link", NewKind::Symlink(b"/etc/passwd"), &attrs(0))
+        .unwrap();
+    assert_eq!(
+        fs::read_link(root.join("sub/link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    assert_eq!(
+        fs::symlink_metadata(root.join("sub/link")).unwrap().mtime(),
+        1_600_000_000
+    );
+
+    // Nothing is made over an existing name, a symlink above all (the secret outside
+    // stays as it is), nor through a symlinked directory.
+    assert!(
+        cap.create(b"final", NewKind::Regular(b"pwned"), &attrs(0o644))
+            .is_err()
+    );
+    assert!(
+        cap.create(b"sub/file", NewKind::Directory, &attrs(0o755))
+            .is_err()
+    );
+    escapes(cap.create(b"abs/new", NewKind::Regular(b"pwned"), &attrs(0o644)));
+    escapes(cap.create(b"inner/new", NewKind::Symlink(b"x"), &attrs(0o644)));
+    escapes(cap.create(b"../escape", NewKind::Directory, &attrs(0o755)));
+    assert_eq!(
+        fs::read(tmp.path().join("outside/secret")).unwrap(),
+        b"secret"
+    );
+    assert!(!tmp.path().join("outside/new").exists());
+    assert!(!tmp.path().join("escape").exists());
+}
