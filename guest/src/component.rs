@@ -10,7 +10,7 @@ use exports::repack::bundle::layer::{
     Failure, Guest, IdMapping as WitIdMapping, LayerInfo, MtreeHeader, Phase, RepackOptions,
     RepackSummary, UnpackOptions,
 };
-use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher};
+use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher, TextWriter};
 use repack::bundle::fs::{self as wit};
 
 use crate::ids::{IdMapping, MapOptions};
@@ -25,6 +25,18 @@ use crate::tree::{
 use crate::unpack;
 
 struct Component;
+
+/// Bytes of manifest text handed to the host per `text-writer.write`.
+const MANIFEST_PIECE: usize = 256 << 10;
+
+impl From<mtree::WalkError> for Failure {
+    fn from(e: mtree::WalkError) -> Self {
+        Failure {
+            path: String::from_utf8_lossy(&e.path).into_owned(),
+            message: e.error.to_string(),
+        }
+    }
+}
 
 export!(Component);
 
@@ -69,15 +81,23 @@ impl Guest for Component {
         header: MtreeHeader,
         now: i64,
         racy_window: u64,
-    ) -> Result<(String, String), Failure> {
+        manifest: &TextWriter,
+    ) -> Result<String, Failure> {
         let empty = StatCache::default();
         let host = HostTree(root);
         let cached = Cached::new(&host, &empty);
-        let manifest = mtree::manifest(&cached, &self::header(header)).map_err(|e| Failure {
-            path: String::from_utf8_lossy(&e.path).into_owned(),
-            message: e.error.to_string(),
-        })?;
-        Ok((manifest, cached.finish(now, racy_window)))
+        mtree::manifest_to(
+            &cached,
+            &self::header(header),
+            MANIFEST_PIECE,
+            &mut |text: String| {
+                manifest.write(&text).map_err(|e| Failure {
+                    path: String::new(),
+                    message: format!("writing the manifest: {}", FsError::from(e)),
+                })
+            },
+        )?;
+        Ok(cached.finish(now, racy_window))
     }
 
     fn repack(

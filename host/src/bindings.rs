@@ -16,6 +16,7 @@ mod generated {
             "repack:bundle/blobs.blob-writer": crate::layout::BlobWriter,
             "repack:bundle/blobs.blob-reader": crate::layout::BlobReader,
             "repack:bundle/blobs.hasher": crate::sandbox::Hasher,
+            "repack:bundle/blobs.text-writer": crate::sandbox::TextSink,
         },
     });
 }

@@ -49,6 +49,18 @@ export class BlobWriter {
   }
 }
 
+/** `blobs.text-writer`: text the guest hands over in pieces (a manifest). */
+export class TextWriter {
+  #pieces = [];
+  write(text) {
+    this.#pieces.push(text);
+  }
+  /** Everything written. */
+  text() {
+    return this.#pieces.join('');
+  }
+}
+
 /** `blobs.hasher`: SHA-256 at native speed over bytes the guest hands over. */
 export class Hasher {
   #hash = createHash('sha256');

@@ -73,6 +73,7 @@ function imports(version) {
       BlobWriter: blobImports.BlobWriter,
       BlobReader: blobImports.BlobReader,
       Hasher: blobImports.Hasher,
+      TextWriter: blobImports.TextWriter,
     },
     'repack:bundle/clock': { now: () => process.hrtime.bigint() },
   };

@@ -19,6 +19,29 @@ pub use write::{Header, Writer};
 
 use crate::tree::Tree;
 
+/// Walk `tree` and hand its manifest to `sink` in pieces of about `piece` bytes, so
+/// the whole text is never held.
+pub fn manifest_to<E: From<WalkError>>(
+    tree: &dyn Tree,
+    header: &Header,
+    piece: usize,
+    sink: &mut dyn FnMut(String) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut writer = Writer::new(header);
+    walk::<E>(tree, &mut |event| {
+        writer.event(&event);
+        if writer.pending() >= piece {
+            sink(writer.take())?;
+        }
+        Ok(())
+    })?;
+    let rest = writer.finish();
+    if !rest.is_empty() {
+        sink(rest)?;
+    }
+    Ok(())
+}
+
 /// Walk `tree` and return its whole manifest.
 pub fn manifest(tree: &dyn Tree, header: &Header) -> Result<String, WalkError> {
     let mut writer = Writer::new(header);

@@ -99,7 +99,17 @@ impl Writer {
         self.out.push('\n');
     }
 
-    /// The finished manifest.
+    /// The text written since the last call (to hand a long manifest on in pieces).
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Bytes of text waiting for [`Writer::take`].
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The finished manifest (what is left of it after [`Writer::take`]).
     pub fn finish(self) -> String {
         self.out
     }

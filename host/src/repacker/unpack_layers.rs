@@ -12,7 +12,7 @@ use crate::bindings::{Failure, LayerInfo, MtreeHeader, UnpackOptions};
 use crate::capability::CapDir;
 use crate::layout::inflate::{Expected, layer_compression};
 use crate::layout::{BlobReader, Digest};
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, TextSink};
 use crate::stats::Stats;
 
 impl Repacker {
@@ -83,18 +83,24 @@ impl Repacker {
             std::thread::sleep(RACY_WINDOW);
             start = stats.lap("racy window", start);
         }
+        let sink = job.grant(TextSink::default())?;
+        let sink_rep = sink.rep();
         let outcome = job.world.repack_bundle_layer().call_mtree_cached(
             &mut job.store,
             Resource::new_borrow(root_rep),
             header,
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
             RACY_WINDOW.as_nanos() as u64,
+            Resource::new_borrow(sink_rep),
         );
         stats.lap("guest: mtree", start);
         let data = job.store.data();
         stats.calls = data.calls();
         stats.guest_memory = data.memory_peak();
-        let (manifest, cache) = job.finish(outcome, limits)?.map_err(guest)?;
+        let cache = job.finish(outcome, limits)?.map_err(guest)?;
+        let manifest = job
+            .take(Resource::<TextSink>::new_own(sink_rep))?
+            .into_string();
         Ok((manifest, cache, warnings))
     }
 }

@@ -8,7 +8,7 @@ use wasmtime::component::Resource;
 
 use super::handles::HandleKind;
 use super::hasher::Hasher;
-use super::{Budget, JobState};
+use super::{Budget, JobState, TextSink};
 use crate::bindings::blobs::{self, HostBlobWriter};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
 use crate::capability::{self, CapDir, CapError, FileWriter};
@@ -445,6 +445,27 @@ impl blobs::HostHasher for JobState {
     fn drop(&mut self, hasher: Resource<Hasher>) -> wasmtime::Result<()> {
         self.table.delete(hasher)?;
         self.handles.close(HandleKind::Hasher);
+        Ok(())
+    }
+}
+
+impl blobs::HostTextWriter for JobState {
+    fn write(&mut self, writer: Resource<TextSink>, text: String) -> Wit<()> {
+        let start = Instant::now();
+        let n = text.len();
+        let max = self.limits.max_layer_written;
+        let sink = self.table.get_mut(&writer)?;
+        // A manifest counts against the same budget as a layer's archive.
+        if (sink.len() as u64).saturating_add(n as u64) > max {
+            return Err(self.stop(Budget::LayerWritten));
+        }
+        sink.push(&text);
+        self.calls.of(CallKind::Layer).add(start, n);
+        Ok(Ok(()))
+    }
+
+    fn drop(&mut self, writer: Resource<TextSink>) -> wasmtime::Result<()> {
+        self.table.delete(writer)?;
         Ok(())
     }
 }

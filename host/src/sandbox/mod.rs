@@ -12,6 +12,7 @@ mod id_map;
 mod limits;
 mod stderr;
 mod text;
+mod text_sink;
 mod usage;
 
 pub use cache::default_dir as default_cache_dir;
@@ -21,6 +22,7 @@ pub use hasher::{Hasher, hash_threads};
 pub use id_map::wit_mappings;
 pub use limits::{Budget, Limits, MemoryCap, parse_duration, parse_size};
 pub use text::sanitize;
+pub use text_sink::TextSink;
 pub use usage::{Usage, metered};
 
 use std::path::{Path, PathBuf};

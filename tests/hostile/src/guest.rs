@@ -11,7 +11,7 @@ wit_bindgen::generate!({
 use exports::repack::bundle::layer::{
     Failure, Guest, LayerInfo, MtreeHeader, RepackOptions, RepackSummary, UnpackOptions,
 };
-use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher};
+use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher, TextWriter};
 use repack::bundle::fs::Dir;
 
 /// How long a flood holds its handles before it asks for another: long enough for a
@@ -65,8 +65,14 @@ impl<const B: u8> Guest for Hostile<B> {
         _header: MtreeHeader,
         _now: i64,
         _racy_window: u64,
-    ) -> Result<(String, String), Failure> {
-        act(B, root).map(|m| (m, String::new()))
+        manifest: &TextWriter,
+    ) -> Result<String, Failure> {
+        let text = act(B, root)?;
+        manifest.write(&text).map_err(|_| Failure {
+            path: String::new(),
+            message: "the host refused the manifest".into(),
+        })?;
+        Ok(String::new())
     }
 
     fn repack(
