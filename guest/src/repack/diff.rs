@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::mtree::{Event, KEYWORDS, Keywords, ParsedEntry};
-use crate::tree::{Kind, Metadata};
+use crate::tree::{Kind, Metadata, Xattrs};
 
 /// How an object changed since the manifest was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,22 @@ pub struct Delta {
     pub meta: Option<Metadata>,
     /// Whether the manifest recorded a directory here that is now something else.
     pub was_directory: bool,
+    /// What the walk read of it besides its metadata.
+    pub known: Known,
+}
+
+/// What the walk already read of an object, so writing the layer need not ask the
+/// host again: the attributes a directory listing gave, or a symlink's target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Known {
+    /// Nothing: a deletion, or a kind whose attributes a listing does not give
+    /// (symlinks, devices, fifos, sockets).
+    #[default]
+    Nothing,
+    /// The extended attributes of a regular file or directory.
+    Xattrs(Xattrs),
+    /// The target of a symlink.
+    Link(Vec<u8>),
 }
 
 /// A manifest entry and whether the walk met its path.
@@ -98,19 +114,22 @@ impl<'a> Differ<'a> {
 
     /// Take one walk event into account.
     pub fn event(&self, event: &Event<'_>) {
-        let (path, meta, keywords) = match *event {
+        let (path, meta, keywords, xattrs, link) = match *event {
             Event::Dir {
                 path,
                 meta,
                 keywords,
+                xattrs,
                 ..
-            }
-            | Event::Object {
+            } => (path, meta, keywords, xattrs, None),
+            Event::Object {
                 path,
                 meta,
                 keywords,
+                xattrs,
+                link,
                 ..
-            } => (path, meta, keywords),
+            } => (path, meta, keywords, xattrs, link),
             Event::Up => return,
         };
         let path = if path.is_empty() { &b"."[..] } else { path };
@@ -125,11 +144,17 @@ impl<'a> Differ<'a> {
                 (DeltaKind::Modified, was_dir && meta.kind != Kind::Directory)
             }
         };
+        let known = match (link, meta.kind.lists_xattrs()) {
+            (Some(target), _) => Known::Link(target.to_vec()),
+            (None, true) => Known::Xattrs(xattrs.to_vec()),
+            (None, false) => Known::Nothing,
+        };
         self.deltas.borrow_mut().push(Delta {
             path: path.to_vec(),
             kind,
             meta: Some(*meta),
             was_directory,
+            known,
         });
     }
 
@@ -158,6 +183,7 @@ impl<'a> Differ<'a> {
                     kind: DeltaKind::Deleted,
                     meta: None,
                     was_directory: r.keywords.get("type") == Some("dir"),
+                    known: Known::Nothing,
                 }),
         );
         deltas
