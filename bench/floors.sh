@@ -121,7 +121,7 @@ for layout in debian many-small few-large; do
     floor=$median
     time_it "unpack-$layout-ours" "rm -rf $work/out" \
         "$BIN unpack --image $work/layout:$layout $work/out"
-    row "$layout layer: \`unpigz | tar -x\` / our unpack" "$floor s" "$floor" "$median s" "$median"
+    row "$layout layer: \`unpigz \\| tar -x\` / our unpack" "$floor s" "$floor" "$median s" "$median"
     rm -rf "$work/out" "$work/layout"
 done
 
@@ -144,7 +144,7 @@ blob=lambda d: os.path.join(root, "blobs", *d.split(":", 1))
 m=[d for d in json.load(open(os.path.join(root, "index.json")))["manifests"]
    if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == "new"][0]
 print(json.load(open(blob(m["digest"])))["layers"][-1]["size"])' "$work/layout")
-row "Debian tree: \`tar -c | igzip -1\` (1 core) / first repack" \
+row "Debian tree: \`tar -c \\| igzip -1\` (1 core) / first repack" \
     "$floor s, $(mb "$floor_bytes")" "$floor" "$median s, $(mb "$ours_bytes")" "$median"
 rm -rf "$work/layout" "$work/empty" "$work/bundle" "$work/statcache.saved"
 
@@ -164,9 +164,9 @@ touch -d "@$fixed_mtime" "$work/bundle/rootfs/opt"
 cp -p "$work/bundle/repack.statcache" "$work/statcache.saved"
 time_it debian-big-ours "cp -p $work/statcache.saved $work/bundle/repack.statcache" \
     "$BIN run --compress gzip --image $work/layout:new $work/bundle"
-row "mixed 500 MB: \`tar -c | zstd -3 -T2\` / debian-big (gzip)" \
+row "mixed 500 MB: \`tar -c \\| zstd -3 -T2\` / debian-big (gzip)" \
     "$zstd_floor s, $(mb "$zstd_bytes")" "$zstd_floor" "$median s" "$median"
-row "mixed 500 MB: \`tar -c | igzip -1\` (1 core) / debian-big (gzip)" \
+row "mixed 500 MB: \`tar -c \\| igzip -1\` (1 core) / debian-big (gzip)" \
     "$igzip_floor s, $(mb "$igzip_bytes")" "$igzip_floor" "$median s" "$median"
 rm -rf "$work/layout" "$work/bundle" "$work/statcache.saved"
 

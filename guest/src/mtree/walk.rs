@@ -9,6 +9,7 @@ use std::fmt;
 
 use super::keywords::keywords;
 use super::vis;
+use crate::bytes;
 use crate::tree::{Entry, FsError, Kind, Metadata, Tree, Xattrs, join};
 
 /// One step of the walk.
@@ -132,7 +133,7 @@ where
     E: From<WalkError>,
 {
     let mut entries = tree.read_dir_xattrs(&path).map_err(at(&path))?;
-    entries.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
+    entries.sort_unstable_by(|a, b| bytes::cmp(&a.0.name, &b.0.name));
     let (subdirs, objects): (Vec<_>, Vec<_>) = entries
         .into_iter()
         .partition(|e| e.0.meta.kind == Kind::Directory);

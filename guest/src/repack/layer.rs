@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::RepackError;
 use super::diff::{Delta, DeltaKind, Known};
 use super::sink::{Buffered, Sink};
+use crate::bytes;
 use crate::display::display;
 use crate::ids::{MapOptions, ROOTLESS_XATTR};
 use crate::tar::{self, EntryType, Header};
@@ -75,7 +76,7 @@ pub fn write<S: Sink>(
     options: &LayerOptions,
     sink: S,
 ) -> Result<(S, Written), RepackError> {
-    deltas.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    deltas.sort_unstable_by(|a, b| bytes::cmp(&a.path, &b.path));
     let mut out = Buffered::new(sink);
     let mut written = Written::default();
     let mut first_name: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
