@@ -118,7 +118,7 @@ impl StatCache {
         // A later line for the same key wins: reversed, a stable sort puts it first of
         // its run, where dedup keeps it.
         digests.reverse();
-        digests.sort_by(|a, b| a.0.cmp(&b.0));
+        digests.sort_by_key(|e| e.0);
         digests.dedup_by(|later, first| later.0 == first.0);
         Ok(StatCache { digests })
     }
