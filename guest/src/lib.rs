@@ -6,6 +6,7 @@
 //!
 //! Modules:
 //! - [`tree`]: the filesystem view the guest reads through.
+//! - [`bytes`]: fast bytewise comparison of paths.
 //! - [`mtree`]: umoci's mtree manifests (vis encoding, keywords, walk, writer, parser).
 //! - [`repack`]: diff, filters and layer generation.
 //! - [`ids`]: owner mapping and rootless owners, for repack and unpack.
@@ -15,6 +16,7 @@
 //! - [`tar`]: tar archives as Go's `archive/tar` writes (USTAR, PAX) and reads them.
 //! - [`stopwatch`]: time per phase, for the host's `--stats`.
 
+pub mod bytes;
 pub mod display;
 pub mod ids;
 pub mod mtree;

@@ -14,10 +14,10 @@
 //! `<ino> <size> <mtime-sec>.<mtime-nsec> <ctime-sec>.<ctime-nsec> <sha256-hex>`.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
+use crate::bytes;
 use crate::mtree::keywords::{hex, push_i64, push_u64};
-use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs, join};
+use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs};
 
 /// The first line of a cache file.
 const MAGIC: &str = "repack-statcache 1";
@@ -36,18 +36,47 @@ fn key(m: &Metadata) -> Key {
     )
 }
 
-/// A parsed cache.
+/// A parsed cache: entries sorted by key, looked up by binary search (a sorted list
+/// costs one allocation where a map costs one per node, and nothing per lookup).
 #[derive(Debug, Default, Clone)]
 pub struct StatCache {
-    digests: BTreeMap<Key, [u8; 32]>,
+    digests: Vec<(Key, [u8; 32])>,
 }
 
-fn parse_time(text: &str) -> Option<(i64, u32)> {
-    let (s, ns) = text.split_once('.')?;
-    Some((s.parse().ok()?, ns.parse().ok()?))
+/// The decimal number at the start of `text` up to `end` (exclusive), and the rest
+/// after `end`.
+fn number(text: &[u8], end: u8) -> Option<(u64, &[u8])> {
+    let stop = text.iter().position(|&b| b == end)?;
+    let digits = &text[..stop];
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    Some((n, &text[stop + 1..]))
 }
 
-fn parse_hex(text: &str) -> Option<[u8; 32]> {
+/// A signed number of seconds, a `.`, nanoseconds, then `end`.
+fn time(text: &[u8], end: u8) -> Option<((i64, u32), &[u8])> {
+    let (negative, text) = match text.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (sec, text) = number(text, b'.')?;
+    let (nsec, text) = number(text, end)?;
+    let sec = i64::try_from(sec).ok()?;
+    Some((
+        (if negative { -sec } else { sec }, u32::try_from(nsec).ok()?),
+        text,
+    ))
+}
+
+fn parse_hex(text: &[u8]) -> Option<[u8; 32]> {
     fn nibble(c: u8) -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),
@@ -55,12 +84,21 @@ fn parse_hex(text: &str) -> Option<[u8; 32]> {
             _ => None,
         }
     }
-    let bytes: &[u8; 64] = text.as_bytes().try_into().ok()?;
+    let bytes: &[u8; 64] = text.try_into().ok()?;
     let mut out = [0u8; 32];
     for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
         *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
     }
     Some(out)
+}
+
+/// One line: `<ino> <size> <mtime> <ctime> <sha256-hex>`.
+fn line(text: &[u8]) -> Option<(Key, [u8; 32])> {
+    let (ino, rest) = number(text, b' ')?;
+    let (size, rest) = number(rest, b' ')?;
+    let ((ms, mn), rest) = time(rest, b' ')?;
+    let ((cs, cn), rest) = time(rest, b' ')?;
+    Some(((ino, size, ms, mn, cs, cn), parse_hex(rest)?))
 }
 
 impl StatCache {
@@ -71,42 +109,48 @@ impl StatCache {
         if lines.next() != Some(MAGIC) {
             return Err("not a repack stat cache (unknown first line)".into());
         }
-        let mut digests = BTreeMap::new();
-        for (n, line) in lines.enumerate() {
-            let bad = || format!("line {}: malformed", n + 2);
-            let mut f = line.split(' ');
-            let (Some(ino), Some(size), Some(mtime), Some(ctime), Some(digest), None) =
-                (f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
-            else {
-                return Err(bad());
-            };
-            let (ms, mn) = parse_time(mtime).ok_or_else(bad)?;
-            let (cs, cn) = parse_time(ctime).ok_or_else(bad)?;
-            let k = (
-                ino.parse().map_err(|_| bad())?,
-                size.parse().map_err(|_| bad())?,
-                ms,
-                mn,
-                cs,
-                cn,
-            );
-            digests.insert(k, parse_hex(digest).ok_or_else(bad)?);
+        let mut digests = Vec::new();
+        for (n, text) in lines.enumerate() {
+            let entry =
+                line(text.as_bytes()).ok_or_else(|| format!("line {}: malformed", n + 2))?;
+            digests.push(entry);
         }
+        // A later line for the same key wins: reversed, a stable sort puts it first of
+        // its run, where dedup keeps it.
+        digests.reverse();
+        digests.sort_by_key(|e| e.0);
+        digests.dedup_by(|later, first| later.0 == first.0);
         Ok(StatCache { digests })
     }
 
     /// The digest of a file with metadata `m`, when known.
     pub fn get(&self, m: &Metadata) -> Option<[u8; 32]> {
-        self.digests.get(&key(m)).copied()
+        let k = key(m);
+        self.digests
+            .binary_search_by(|(e, _)| e.cmp(&k))
+            .ok()
+            .map(|i| self.digests[i].1)
     }
+}
+
+/// The regular files of the directory listed last, sorted by name, each with the
+/// metadata the listing gave (taken when its digest is asked for).
+#[derive(Debug, Default)]
+struct Listing {
+    dir: Vec<u8>,
+    files: Vec<(Vec<u8>, Option<Metadata>)>,
 }
 
 /// A [`Tree`] that answers `digest` from a [`StatCache`] when it can and records every
 /// regular file's digest for the next cache.
+///
+/// The key is the metadata the directory listing gave. A walk asks for the digests of a
+/// directory's files right after listing it, so only the last listing is kept; a file
+/// outside it is hashed by the inner tree and not recorded.
 pub struct Cached<'a> {
     inner: &'a dyn Tree,
     cache: &'a StatCache,
-    seen: RefCell<BTreeMap<Vec<u8>, Metadata>>,
+    seen: RefCell<Listing>,
     recorded: RefCell<Vec<(Metadata, [u8; 32])>>,
     hits: RefCell<u64>,
 }
@@ -123,7 +167,7 @@ impl<'a> Cached<'a> {
         Cached {
             inner,
             cache,
-            seen: RefCell::new(BTreeMap::new()),
+            seen: RefCell::new(Listing::default()),
             recorded: RefCell::new(Vec::new()),
             hits: RefCell::new(0),
         }
@@ -133,9 +177,32 @@ impl<'a> Cached<'a> {
     /// digests are looked up by it.
     fn see<'e>(&self, dir: &[u8], entries: impl Iterator<Item = &'e Entry>) {
         let mut seen = self.seen.borrow_mut();
-        for e in entries.filter(|e| e.meta.kind == Kind::Regular) {
-            seen.insert(join(dir, &e.name), e.meta);
+        seen.dir.clear();
+        seen.dir.extend_from_slice(dir);
+        seen.files.clear();
+        seen.files.extend(
+            entries
+                .filter(|e| e.meta.kind == Kind::Regular)
+                .map(|e| (e.name.clone(), Some(e.meta))),
+        );
+        seen.files.sort_unstable_by(|a, b| bytes::cmp(&a.0, &b.0));
+    }
+
+    /// The listed metadata of the regular file at `path`, once.
+    fn take_seen(&self, path: &[u8]) -> Option<Metadata> {
+        let (dir, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&b""[..], path),
+        };
+        let mut seen = self.seen.borrow_mut();
+        if seen.dir != dir {
+            return None;
         }
+        let i = seen
+            .files
+            .binary_search_by(|(n, _)| bytes::cmp(n, name))
+            .ok()?;
+        seen.files[i].1.take()
     }
 
     /// How many digests came from the cache.
@@ -200,8 +267,7 @@ impl Tree for Cached<'_> {
     }
 
     fn digest(&self, path: &[u8]) -> Result<[u8; 32], FsError> {
-        let meta = self.seen.borrow_mut().remove(path);
-        let Some(meta) = meta else {
+        let Some(meta) = self.take_seen(path) else {
             return self.inner.digest(path);
         };
         let digest = match self.cache.get(&meta) {
@@ -302,10 +368,53 @@ mod tests {
     }
 
     #[test]
+    fn lines_are_found_by_key_and_a_later_line_wins() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let c = "c".repeat(64);
+        let text = format!("{MAGIC}\n9 1 5.1 6.2 {a}\n3 7 -5.0 8.999999999 {b}\n9 1 5.1 6.2 {c}\n");
+        let cache = StatCache::parse(&text).unwrap();
+        let mut m = meta(Kind::Regular, 0o644);
+        (
+            m.ino,
+            m.size,
+            m.mtime_sec,
+            m.mtime_nsec,
+            m.ctime_sec,
+            m.ctime_nsec,
+        ) = (9, 1, 5, 1, 6, 2);
+        assert_eq!(cache.get(&m), Some([0xcc; 32]));
+        (
+            m.ino,
+            m.size,
+            m.mtime_sec,
+            m.mtime_nsec,
+            m.ctime_sec,
+            m.ctime_nsec,
+        ) = (3, 7, -5, 0, 8, 999_999_999);
+        assert_eq!(cache.get(&m), Some([0xbb; 32]));
+        m.ctime_nsec = 0;
+        assert_eq!(cache.get(&m), None);
+    }
+
+    #[test]
     fn corrupt_caches_are_refused() {
         assert!(StatCache::parse("").is_err());
         assert!(StatCache::parse("repack-statcache 1\n1 2 3 4 5\n").is_err());
         assert!(StatCache::parse("repack-statcache 1\n1 2 3.0 4.0 zz\n").is_err());
+        let digest = "0".repeat(64);
+        for bad in [
+            format!("1 2 3.0 4.0 {digest} extra"),
+            format!("1 2 3. 4.0 {digest}"),
+            format!("1 -2 3.0 4.0 {digest}"),
+            format!("1 2 3.0 4.99999999999 {digest}"),
+            format!("x 2 3.0 4.0 {digest}"),
+        ] {
+            assert!(
+                StatCache::parse(&format!("{MAGIC}\n{bad}\n")).is_err(),
+                "{bad}"
+            );
+        }
         assert!(StatCache::parse("repack-statcache 1\n").is_ok());
     }
 }

@@ -25,6 +25,15 @@ pub enum Kind {
     BlockDevice,
 }
 
+impl Kind {
+    /// Whether a directory listing ([`Tree::read_dir_xattrs`]) gives this kind's
+    /// extended attributes: regular files and directories, the kinds manifests record
+    /// them for.
+    pub fn lists_xattrs(self) -> bool {
+        matches!(self, Kind::Regular | Kind::Directory)
+    }
+}
+
 /// POSIX metadata of one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata {
@@ -106,9 +115,10 @@ pub trait Tree {
         self.read_dir(path)?
             .into_iter()
             .map(|e| {
-                let xattrs = match e.meta.kind {
-                    Kind::Regular | Kind::Directory => self.xattrs(&join(path, &e.name))?,
-                    _ => Vec::new(),
+                let xattrs = if e.meta.kind.lists_xattrs() {
+                    self.xattrs(&join(path, &e.name))?
+                } else {
+                    Vec::new()
                 };
                 Ok((e, xattrs))
             })

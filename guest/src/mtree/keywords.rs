@@ -92,11 +92,13 @@ fn numeric(key: &str, n: u64) -> String {
 /// All keywords of the object at `path` with metadata `meta` and extended attributes
 /// `xattrs`, each as `key=value`, in [`KEYWORDS`] order (one `xattr.<name>=<base64>` per
 /// attribute). Keywords that do not apply to the object's type are left out.
+/// A symlink's target is `link` when the caller has read it already, else read here.
 pub fn keywords(
     tree: &dyn Tree,
     path: &[u8],
     meta: &Metadata,
     xattrs: &[(Vec<u8>, Vec<u8>)],
+    link: Option<&[u8]>,
 ) -> Result<Vec<String>, FsError> {
     let mut out = Vec::with_capacity(10);
     out.push(numeric("size=", meta.size));
@@ -106,7 +108,10 @@ pub fn keywords(
     out.push(["mode=", &mode_value(meta.mode)].concat());
     if meta.kind == Kind::Symlink {
         let mut kv = String::from("link=");
-        vis::encode_into(&tree.read_link(path)?, &mut kv);
+        match link {
+            Some(target) => vis::encode_into(target, &mut kv),
+            None => vis::encode_into(&tree.read_link(path)?, &mut kv),
+        }
         out.push(kv);
     }
     out.push(numeric("nlink=", meta.nlink));
@@ -118,7 +123,7 @@ pub fn keywords(
     if meta.kind == Kind::Regular {
         out.push(["sha256digest=", &hex(&tree.digest(path)?)].concat());
     }
-    if matches!(meta.kind, Kind::Regular | Kind::Directory) {
+    if meta.kind.lists_xattrs() {
         for (name, value) in xattrs {
             let mut kv = String::from("xattr.");
             vis::encode_into(name, &mut kv);
@@ -165,7 +170,7 @@ mod tests {
             .xattrs
             .push((b"user.a".to_vec(), b"b".to_vec()));
         let m = tree.metadata(b"sh").unwrap();
-        let kws = keywords(&tree, b"sh", &m, &tree.xattrs(b"sh").unwrap()).unwrap();
+        let kws = keywords(&tree, b"sh", &m, &tree.xattrs(b"sh").unwrap(), None).unwrap();
         assert_eq!(
             kws,
             [
@@ -189,7 +194,7 @@ mod tests {
             .push((b"user.with space".to_vec(), b"v".to_vec()));
         node.xattrs.push((b"security.capability".to_vec(), vec![]));
         let m = tree.metadata(b"f").unwrap();
-        let kws = keywords(&tree, b"f", &m, &tree.xattrs(b"f").unwrap()).unwrap();
+        let kws = keywords(&tree, b"f", &m, &tree.xattrs(b"f").unwrap(), None).unwrap();
         assert_eq!(kws[4], "mode=04755");
         assert_eq!(kws[7], format!("sha256digest=0102{}", "0".repeat(60)));
         assert_eq!(kws[8], "xattr.user.with\\040space=dg==");
@@ -203,7 +208,7 @@ mod tests {
             .xattrs
             .push((b"user.a".to_vec(), b"b".to_vec()));
         let m = tree.metadata(b"null").unwrap();
-        let kws = keywords(&tree, b"null", &m, &tree.xattrs(b"null").unwrap()).unwrap();
+        let kws = keywords(&tree, b"null", &m, &tree.xattrs(b"null").unwrap(), None).unwrap();
         assert_eq!(kws.len(), 7);
         assert_eq!(kws[1], "type=char");
     }

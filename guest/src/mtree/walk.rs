@@ -9,6 +9,7 @@ use std::fmt;
 
 use super::keywords::keywords;
 use super::vis;
+use crate::bytes;
 use crate::tree::{Entry, FsError, Kind, Metadata, Tree, Xattrs, join};
 
 /// One step of the walk.
@@ -24,6 +25,8 @@ pub enum Event<'a> {
         meta: &'a Metadata,
         /// Its keywords, `key=value`, in keyword order.
         keywords: &'a [String],
+        /// Its extended attributes.
+        xattrs: &'a [(Vec<u8>, Vec<u8>)],
     },
     /// A non-directory inside the current directory.
     Object {
@@ -35,6 +38,11 @@ pub enum Event<'a> {
         meta: &'a Metadata,
         /// Its keywords, `key=value`, in keyword order.
         keywords: &'a [String],
+        /// Its extended attributes when the kind has them listed
+        /// ([`Kind::lists_xattrs`]); empty (not read) otherwise.
+        xattrs: &'a [(Vec<u8>, Vec<u8>)],
+        /// A symlink's target.
+        link: Option<&'a [u8]>,
     },
     /// Leaving the current directory.
     Up,
@@ -86,12 +94,13 @@ where
         return Err(at(b"")(FsError::Io("the root is not a directory".into())).into());
     }
     let root_xattrs = tree.xattrs(b"").map_err(at(b""))?;
-    let root_kws = keywords(tree, b"", &root_meta, &root_xattrs).map_err(at(b""))?;
+    let root_kws = keywords(tree, b"", &root_meta, &root_xattrs, None).map_err(at(b""))?;
     visit(Event::Dir {
         path: b"",
         name: b".",
         meta: &root_meta,
         keywords: &root_kws,
+        xattrs: &root_xattrs,
     })?;
     let mut stack = vec![enter(tree, Vec::new(), visit)?];
     while let Some(frame) = stack.last_mut() {
@@ -101,12 +110,13 @@ where
             continue;
         };
         let path = join(&frame.path, &dir.name);
-        let kws = keywords(tree, &path, &dir.meta, &xattrs).map_err(at(&path))?;
+        let kws = keywords(tree, &path, &dir.meta, &xattrs, None).map_err(at(&path))?;
         visit(Event::Dir {
             path: &path,
             name: &dir.name,
             meta: &dir.meta,
             keywords: &kws,
+            xattrs: &xattrs,
         })?;
         stack.push(enter(tree, path, visit)?);
     }
@@ -123,18 +133,25 @@ where
     E: From<WalkError>,
 {
     let mut entries = tree.read_dir_xattrs(&path).map_err(at(&path))?;
-    entries.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
+    entries.sort_unstable_by(|a, b| bytes::cmp(&a.0.name, &b.0.name));
     let (subdirs, objects): (Vec<_>, Vec<_>) = entries
         .into_iter()
         .partition(|e| e.0.meta.kind == Kind::Directory);
     for (object, xattrs) in &objects {
         let child = join(&path, &object.name);
-        let kws = keywords(tree, &child, &object.meta, xattrs).map_err(at(&child))?;
+        let link = match object.meta.kind {
+            Kind::Symlink => Some(tree.read_link(&child).map_err(at(&child))?),
+            _ => None,
+        };
+        let kws =
+            keywords(tree, &child, &object.meta, xattrs, link.as_deref()).map_err(at(&child))?;
         visit(Event::Object {
             path: &child,
             name: &object.name,
             meta: &object.meta,
             keywords: &kws,
+            xattrs,
+            link: link.as_deref(),
         })?;
     }
     Ok(Frame {

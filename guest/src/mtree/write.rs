@@ -60,6 +60,7 @@ impl Writer {
                 name,
                 meta,
                 keywords,
+                ..
             } => {
                 self.out.push_str("\n# ");
                 if path.is_empty() {

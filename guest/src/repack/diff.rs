@@ -1,10 +1,10 @@
 //! Comparing a walk of the tree with the bundle's manifest under umoci's keywords.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 
-use crate::mtree::{Event, KEYWORDS, Keywords, ParsedEntry};
-use crate::tree::{Kind, Metadata};
+use crate::bytes;
+use crate::mtree::{Event, Keywords, ParsedEntry};
+use crate::tree::{Kind, Metadata, Xattrs};
 
 /// How an object changed since the manifest was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,22 @@ pub struct Delta {
     pub meta: Option<Metadata>,
     /// Whether the manifest recorded a directory here that is now something else.
     pub was_directory: bool,
+    /// What the walk read of it besides its metadata.
+    pub known: Known,
+}
+
+/// What the walk already read of an object, so writing the layer need not ask the
+/// host again: the attributes a directory listing gave, or a symlink's target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Known {
+    /// Nothing: a deletion, or a kind whose attributes a listing does not give
+    /// (symlinks, devices, fifos, sockets).
+    #[default]
+    Nothing,
+    /// The extended attributes of a regular file or directory.
+    Xattrs(Xattrs),
+    /// The target of a symlink.
+    Link(Vec<u8>),
 }
 
 /// A manifest entry and whether the walk met its path.
@@ -40,13 +56,31 @@ struct Recorded<'a> {
 /// Collects deltas from walk events.
 #[derive(Debug)]
 pub struct Differ<'a> {
-    recorded: BTreeMap<Vec<u8>, Recorded<'a>>,
+    /// The manifest's entries sorted by path, one per path (compared with
+    /// [`bytes::cmp`]: a walk looks up every path it meets, twice for a file).
+    recorded: Vec<(Vec<u8>, Recorded<'a>)>,
+    /// Where the last lookup found its path: a file is looked up twice in a row (is it
+    /// known, then its event), and a directory's files follow each other.
+    hint: Cell<usize>,
     deltas: RefCell<Vec<Delta>>,
 }
 
 /// Whether umoci compares `key` (the ten keywords; `xattr.*` counts as `xattr`).
 fn compared(key: &str) -> bool {
-    KEYWORDS.contains(&key) || key.starts_with("xattr.")
+    // A match, not a search of KEYWORDS: it runs for every keyword of every entry.
+    matches!(
+        key,
+        "size"
+            | "type"
+            | "uid"
+            | "gid"
+            | "mode"
+            | "link"
+            | "nlink"
+            | "tar_time"
+            | "sha256digest"
+            | "xattr"
+    ) || key.starts_with("xattr.")
 }
 
 /// Whether two values of `key` say the same thing.
@@ -70,8 +104,9 @@ fn same_value(key: &str, a: &str, b: &str) -> bool {
 impl<'a> Differ<'a> {
     /// A differ against the entries of a parsed manifest (a later duplicate wins).
     pub fn new(entries: Vec<ParsedEntry<'a>>) -> Self {
-        let recorded = entries
+        let mut recorded: Vec<_> = entries
             .into_iter()
+            .rev()
             .map(|e| {
                 let mut keywords = e.keywords;
                 keywords.retain(compared);
@@ -84,37 +119,60 @@ impl<'a> Differ<'a> {
                 )
             })
             .collect();
+        // Reversed, a stable sort puts the last duplicate of a path first of its run,
+        // where dedup keeps it.
+        recorded.sort_by(|a, b| bytes::cmp(&a.0, &b.0));
+        recorded.dedup_by(|later, first| bytes::cmp(&later.0, &first.0).is_eq());
         Differ {
             recorded,
+            hint: Cell::new(0),
             deltas: RefCell::new(Vec::new()),
         }
     }
 
+    /// The manifest's entry for `path` (the root is `""`).
+    fn get(&self, path: &[u8]) -> Option<&Recorded<'a>> {
+        let path = if path.is_empty() { &b"."[..] } else { path };
+        let hint = self.hint.get();
+        let near = (hint..self.recorded.len().min(hint + 2))
+            .find(|&i| bytes::cmp(&self.recorded[i].0, path).is_eq());
+        let i = match near {
+            Some(i) => i,
+            None => self
+                .recorded
+                .binary_search_by(|(p, _)| bytes::cmp(p, path))
+                .ok()?,
+        };
+        self.hint.set(i);
+        Some(&self.recorded[i].1)
+    }
+
     /// Whether the manifest has an entry for `path` (the root is `""`).
     pub fn knows(&self, path: &[u8]) -> bool {
-        let path = if path.is_empty() { &b"."[..] } else { path };
-        self.recorded.contains_key(path)
+        self.get(path).is_some()
     }
 
     /// Take one walk event into account.
     pub fn event(&self, event: &Event<'_>) {
-        let (path, meta, keywords) = match *event {
+        let (path, meta, keywords, xattrs, link) = match *event {
             Event::Dir {
                 path,
                 meta,
                 keywords,
+                xattrs,
                 ..
-            }
-            | Event::Object {
+            } => (path, meta, keywords, xattrs, None),
+            Event::Object {
                 path,
                 meta,
                 keywords,
+                xattrs,
+                link,
                 ..
-            } => (path, meta, keywords),
+            } => (path, meta, keywords, xattrs, link),
             Event::Up => return,
         };
-        let path = if path.is_empty() { &b"."[..] } else { path };
-        let (kind, was_directory) = match self.recorded.get(path) {
+        let (kind, was_directory) = match self.get(path) {
             None => (DeltaKind::Added, false),
             Some(old) => {
                 old.seen.set(true);
@@ -125,11 +183,18 @@ impl<'a> Differ<'a> {
                 (DeltaKind::Modified, was_dir && meta.kind != Kind::Directory)
             }
         };
+        let known = match (link, meta.kind.lists_xattrs()) {
+            (Some(target), _) => Known::Link(target.to_vec()),
+            (None, true) => Known::Xattrs(xattrs.to_vec()),
+            (None, false) => Known::Nothing,
+        };
+        let path = if path.is_empty() { &b"."[..] } else { path };
         self.deltas.borrow_mut().push(Delta {
             path: path.to_vec(),
             kind,
             meta: Some(*meta),
             was_directory,
+            known,
         });
     }
 
@@ -158,8 +223,45 @@ impl<'a> Differ<'a> {
                     kind: DeltaKind::Deleted,
                     meta: None,
                     was_directory: r.keywords.get("type") == Some("dir"),
+                    known: Known::Nothing,
                 }),
         );
         deltas
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mtree::KEYWORDS;
+
+    #[test]
+    fn a_later_duplicate_of_a_path_wins() {
+        let manifest = "/set type=file uid=0 gid=0 nlink=1 mode=0644\n\
+            . type=dir mode=0755 size=4096 nlink=2 tar_time=1.000000000\n\
+            a size=1 tar_time=1.000000000 mode=0600\n\
+            a size=2 tar_time=1.000000000\n";
+        let differ = Differ::new(crate::mtree::parse(manifest).unwrap());
+        assert_eq!(differ.recorded.len(), 2);
+        assert!(differ.knows(b"a") && differ.knows(b"") && !differ.knows(b"b"));
+        let a = differ.get(b"a").unwrap();
+        assert_eq!(
+            (a.keywords.get("size"), a.keywords.get("mode")),
+            (Some("2"), Some("0644"))
+        );
+        // The walk meets neither: each path is deleted once.
+        let deleted: Vec<_> = differ.finish().into_iter().map(|d| d.path).collect();
+        assert_eq!(deleted, [b".".to_vec(), b"a".to_vec()]);
+    }
+
+    #[test]
+    fn the_ten_keywords_and_each_xattr_are_compared() {
+        for key in KEYWORDS {
+            assert!(compared(key), "{key}");
+        }
+        assert!(compared("xattr.user.a"));
+        for key in ["time", "sha1digest", "xattrs", "Size", "", "uname"] {
+            assert!(!compared(key), "{key}");
+        }
     }
 }

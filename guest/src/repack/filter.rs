@@ -67,6 +67,7 @@ mod tests {
             kind,
             meta: None,
             was_directory: false,
+            known: Default::default(),
         }
     }
 

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::RepackError;
-use super::diff::{Delta, DeltaKind};
+use super::diff::{Delta, DeltaKind, Known};
 use super::sink::{Buffered, Sink};
+use crate::bytes;
 use crate::display::display;
 use crate::ids::{MapOptions, ROOTLESS_XATTR};
 use crate::tar::{self, EntryType, Header};
@@ -75,7 +76,7 @@ pub fn write<S: Sink>(
     options: &LayerOptions,
     sink: S,
 ) -> Result<(S, Written), RepackError> {
-    deltas.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    deltas.sort_unstable_by(|a, b| bytes::cmp(&a.path, &b.path));
     let mut out = Buffered::new(sink);
     let mut written = Written::default();
     let mut first_name: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
@@ -126,17 +127,25 @@ pub fn write<S: Sink>(
             ));
             continue;
         }
-        let header = object_header(tree, path, &meta, options, &mut first_name, &mut written)
-            .map_err(|e| match e {
-                Problem::Fs(FsError::NotFound | FsError::NotSupported | FsError::EscapesRoot) => {
-                    RepackError::Changed {
-                        path: path.to_vec(),
-                        why: "it is no longer what the walk saw".into(),
-                    }
+        let header = object_header(
+            tree,
+            path,
+            &meta,
+            &delta.known,
+            options,
+            &mut first_name,
+            &mut written,
+        )
+        .map_err(|e| match e {
+            Problem::Fs(FsError::NotFound | FsError::NotSupported | FsError::EscapesRoot) => {
+                RepackError::Changed {
+                    path: path.to_vec(),
+                    why: "it is no longer what the walk saw".into(),
                 }
-                Problem::Fs(e) => fail(e.to_string()),
-                Problem::Other(m) => fail(m),
-            })?;
+            }
+            Problem::Fs(e) => fail(e.to_string()),
+            Problem::Other(m) => fail(m),
+        })?;
         tar::encode_header(&header, &mut block).map_err(|e| fail(e.to_string()))?;
         out.write(&block).map_err(RepackError::Sink)?;
         if header.entry_type == EntryType::Regular && header.size > 0 {
@@ -218,11 +227,13 @@ fn whiteout_name(path: &[u8]) -> Vec<u8> {
     name
 }
 
-/// The header of an added or modified object.
+/// The header of an added or modified object; what the walk read of it (`known`) is
+/// not asked of the host again.
 fn object_header(
     tree: &dyn Tree,
     path: &[u8],
     meta: &Metadata,
+    known: &Known,
     options: &LayerOptions,
     first_name: &mut BTreeMap<u64, Vec<u8>>,
     written: &mut Written,
@@ -234,9 +245,13 @@ fn object_header(
         name.push(b'/');
     }
 
+    let listed = match known {
+        Known::Xattrs(listed) => listed.clone(),
+        _ => tree.xattrs(tree_path)?,
+    };
     let mut xattrs = Vec::new();
     let mut rootless_owner = None;
-    for (key, value) in tree.xattrs(tree_path)? {
+    for (key, value) in listed {
         if SKIPPED_XATTRS.contains(&&key[..]) {
             continue;
         }
@@ -289,7 +304,10 @@ fn object_header(
         Kind::Directory => header.entry_type = EntryType::Directory,
         Kind::Symlink => {
             header.entry_type = EntryType::Symlink;
-            header.linkname = tree.read_link(tree_path)?;
+            header.linkname = match known {
+                Known::Link(target) => target.clone(),
+                _ => tree.read_link(tree_path)?,
+            };
         }
         Kind::Fifo => header.entry_type = EntryType::Fifo,
         Kind::CharDevice | Kind::BlockDevice => {

@@ -21,7 +21,7 @@ use crate::statcache::{Cached, StatCache};
 use crate::stopwatch::{Clock, Lap, Stopwatch};
 use crate::tree::{FsError, Tree};
 
-pub use diff::{Delta, DeltaKind};
+pub use diff::{Delta, DeltaKind, Known};
 pub use layer::{LayerOptions, Written};
 pub use sink::Sink;
 

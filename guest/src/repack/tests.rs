@@ -553,3 +553,93 @@ fn files_the_manifest_lacks_are_only_hashed_for_a_new_manifest() {
     let digest = crate::mtree::keywords::hex(&tree.digest(b"etc/new").unwrap());
     assert!(new_manifest.contains(&digest), "{new_manifest}");
 }
+
+/// Records the xattr and symlink reads asked of the tree (a listing's own attributes
+/// are not counted: they come with the directory, as from the host).
+struct Asked<'a> {
+    inner: &'a MemTree,
+    calls: std::cell::RefCell<Vec<String>>,
+}
+
+impl Asked<'_> {
+    fn note(&self, what: &str, p: &[u8]) {
+        let call = format!("{what} {}", String::from_utf8_lossy(p));
+        self.calls.borrow_mut().push(call);
+    }
+}
+
+impl crate::tree::Tree for Asked<'_> {
+    fn metadata(&self, p: &[u8]) -> Result<crate::tree::Metadata, crate::tree::FsError> {
+        self.inner.metadata(p)
+    }
+    fn read_dir(&self, p: &[u8]) -> Result<Vec<crate::tree::Entry>, crate::tree::FsError> {
+        self.inner.read_dir(p)
+    }
+    fn read_dir_xattrs(
+        &self,
+        p: &[u8],
+    ) -> Result<Vec<(crate::tree::Entry, crate::tree::Xattrs)>, crate::tree::FsError> {
+        self.inner.read_dir_xattrs(p)
+    }
+    fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, crate::tree::FsError> {
+        self.note("read-link", p);
+        self.inner.read_link(p)
+    }
+    fn xattrs(&self, p: &[u8]) -> Result<crate::tree::Xattrs, crate::tree::FsError> {
+        self.note("xattrs", p);
+        self.inner.xattrs(p)
+    }
+    fn digest(&self, p: &[u8]) -> Result<[u8; 32], crate::tree::FsError> {
+        self.inner.digest(p)
+    }
+    fn open_read(
+        &self,
+        p: &[u8],
+    ) -> Result<Box<dyn crate::tree::FileReader + '_>, crate::tree::FsError> {
+        self.inner.open_read(p)
+    }
+}
+
+#[test]
+fn a_layer_asks_again_for_nothing_the_walk_read() {
+    let mut tree = MemTree::new();
+    tree.insert(b"d", meta(Kind::Directory, 0o755), b"")
+        .xattrs
+        .push((b"user.dir".to_vec(), b"1".to_vec()));
+    tree.insert(b"d/f", meta(Kind::Regular, 0o644), b"data")
+        .xattrs
+        .push((b"user.file".to_vec(), b"2".to_vec()));
+    tree.insert(b"d/link", meta(Kind::Symlink, 0o777), b"f")
+        .xattrs
+        .push((b"trusted.link".to_vec(), b"3".to_vec()));
+    tree.insert(b"d/pipe", meta(Kind::Fifo, 0o600), b"");
+    let asked = Asked {
+        inner: &tree,
+        calls: Default::default(),
+    };
+    let (bytes, _) = repack(&asked, &options(String::new()), Vec::new()).unwrap();
+    // The root's attributes (no listing gives them) and those of the kinds a listing
+    // leaves out; each symlink's target once, in the walk.
+    assert_eq!(
+        asked.calls.take(),
+        [
+            "xattrs ",
+            "read-link d/link",
+            "xattrs d/link",
+            "xattrs d/pipe"
+        ]
+    );
+    let seen = read_layer(&bytes);
+    assert_eq!(names(&seen), [".", "d/", "d/f", "d/link", "d/pipe"]);
+    let pax = |i: usize| {
+        seen[i]
+            .pax
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pax(1), ["SCHILY.xattr.user.dir"]);
+    assert_eq!(pax(2), ["SCHILY.xattr.user.file"]);
+    assert_eq!(pax(3), ["SCHILY.xattr.trusted.link"]);
+    assert_eq!(seen[3].link, "f");
+}
