@@ -82,11 +82,16 @@ impl Guest for Component {
         now: i64,
         racy_window: u64,
         manifest: &TextWriter,
-    ) -> Result<String, Failure> {
+        stat_cache: &TextWriter,
+    ) -> Result<(), Failure> {
         let empty = StatCache::default();
         let host = HostTree(root);
-        let cached = Cached::new(&host, &empty);
-        mtree::manifest_to(
+        let cached = Cached::streaming(&host, &empty, now, racy_window);
+        let cache_failure = |e: wit::Error| Failure {
+            path: String::new(),
+            message: format!("writing the stat cache: {}", FsError::from(e)),
+        };
+        mtree::manifest_to::<Failure>(
             &cached,
             &self::header(header),
             MANIFEST_PIECE,
@@ -94,16 +99,25 @@ impl Guest for Component {
                 manifest.write(&text).map_err(|e| Failure {
                     path: String::new(),
                     message: format!("writing the manifest: {}", FsError::from(e)),
-                })
+                })?;
+                if cached.pending_text() >= MANIFEST_PIECE {
+                    stat_cache
+                        .write(&cached.take_text())
+                        .map_err(cache_failure)?;
+                }
+                Ok(())
             },
         )?;
-        Ok(cached.finish(now, racy_window))
+        stat_cache
+            .write(&cached.finish(now, racy_window))
+            .map_err(cache_failure)
     }
 
     fn repack(
         root: &wit::Dir,
         layer: &BlobWriter,
         options: RepackOptions,
+        stat_cache: &TextWriter,
     ) -> Result<RepackSummary, Failure> {
         let options = job::Options {
             manifest: options.manifest,
@@ -117,13 +131,27 @@ impl Guest for Component {
                 opaque_first: options.opaque_first,
             },
             refresh: options.refresh.map(header),
-            stat_cache: options.stat_cache,
+            // A corrupt cache is ignored: it can only cost hashing. Its text goes as
+            // soon as it is parsed.
+            stat_cache: options
+                .stat_cache
+                .and_then(|text| StatCache::parse(&text).ok())
+                .unwrap_or_default(),
             now: options.now,
             racy_window: options.racy_window,
             clock: Clock(repack::bundle::clock::now),
         };
-        let (_, summary) =
-            job::repack(&HostTree(root), &options, HostSink(layer)).map_err(repack_failure)?;
+        let (_, summary) = job::repack_to(
+            &HostTree(root),
+            &options,
+            HostSink(layer),
+            &mut |piece: String| {
+                stat_cache
+                    .write(&piece)
+                    .map_err(|e| RepackError::Sink(FsError::from(e)))
+            },
+        )
+        .map_err(repack_failure)?;
         let w = summary.written;
         Ok(RepackSummary {
             added: w.added,
@@ -132,7 +160,6 @@ impl Guest for Component {
             entries: w.entries,
             manifest: summary.manifest,
             warnings: w.warnings,
-            stat_cache: summary.stat_cache,
             cache_hits: summary.cache_hits,
             phases: summary
                 .phases

@@ -109,7 +109,9 @@ impl StatCache {
         if lines.next() != Some(MAGIC) {
             return Err("not a repack stat cache (unknown first line)".into());
         }
-        let mut digests = Vec::new();
+        // One allocation of the right size: a cache of millions of lines would
+        // otherwise pass through doublings that hold up to twice the list.
+        let mut digests = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count());
         for (n, text) in lines.enumerate() {
             let entry =
                 line(text.as_bytes()).ok_or_else(|| format!("line {}: malformed", n + 2))?;
@@ -151,7 +153,13 @@ pub struct Cached<'a> {
     inner: &'a dyn Tree,
     cache: &'a StatCache,
     seen: RefCell<Listing>,
-    recorded: RefCell<Vec<(Metadata, [u8; 32])>>,
+    /// Digests recorded, for a cache whose racy limit is not known yet.
+    recorded: RefCell<Vec<(Key, [u8; 32])>>,
+    /// The racy limit (nanoseconds), when known from the start: then every digest is
+    /// written into `text` as it is recorded.
+    limit: Option<i64>,
+    /// Cache text not taken yet.
+    text: RefCell<String>,
     hits: RefCell<u64>,
 }
 
@@ -162,14 +170,45 @@ impl std::fmt::Debug for Cached<'_> {
 }
 
 impl<'a> Cached<'a> {
-    /// Wrap `inner`, consulting `cache`.
+    /// Wrap `inner`, consulting `cache`; the new cache's text comes from
+    /// [`Cached::finish`].
     pub fn new(inner: &'a dyn Tree, cache: &'a StatCache) -> Self {
         Cached {
             inner,
             cache,
             seen: RefCell::new(Listing::default()),
             recorded: RefCell::new(Vec::new()),
+            limit: None,
+            text: RefCell::new(String::new()),
             hits: RefCell::new(0),
+        }
+    }
+
+    /// Wrap `inner`, consulting `cache`, and write the new cache's text as digests are
+    /// recorded (leaving out those whose ctime is within `racy_ns` of `now_ns`, a time
+    /// taken before the walk began), to be taken in pieces with [`Cached::take_text`]:
+    /// a cache of millions of files is never whole in memory.
+    pub fn streaming(inner: &'a dyn Tree, cache: &'a StatCache, now_ns: i64, racy_ns: u64) -> Self {
+        let mut cached = Cached::new(inner, cache);
+        cached.limit = Some(racy_limit(now_ns, racy_ns));
+        cached.text = RefCell::new(format!("{MAGIC}\n"));
+        cached
+    }
+
+    /// The cache text written since the last call (streaming only).
+    pub fn take_text(&self) -> String {
+        std::mem::take(&mut *self.text.borrow_mut())
+    }
+
+    /// Bytes of cache text waiting for [`Cached::take_text`].
+    pub fn pending_text(&self) -> usize {
+        self.text.borrow().len()
+    }
+
+    fn record(&self, m: &Metadata, digest: [u8; 32]) {
+        match self.limit {
+            Some(limit) => push_line(&mut self.text.borrow_mut(), &key(m), &digest, limit),
+            None => self.recorded.borrow_mut().push((key(m), digest)),
         }
     }
 
@@ -211,34 +250,48 @@ impl<'a> Cached<'a> {
     }
 
     /// The cache text for everything hashed or reused, leaving out entries whose ctime
-    /// is within `racy_ns` of `now_ns` (a time taken before the walk began).
+    /// is within `racy_ns` of `now_ns` (a time taken before the walk began). When
+    /// streaming, the text not taken yet (the window given then applies).
     pub fn finish(self, now_ns: i64, racy_ns: u64) -> String {
-        let racy_ns = i64::try_from(racy_ns).unwrap_or(i64::MAX);
+        if self.limit.is_some() {
+            return self.text.into_inner();
+        }
+        let limit = racy_limit(now_ns, racy_ns);
         let mut out = String::from(MAGIC);
         out.push('\n');
-        for (m, digest) in self.recorded.into_inner() {
-            let ctime_ns = m
-                .ctime_sec
-                .saturating_mul(1_000_000_000)
-                .saturating_add(i64::from(m.ctime_nsec));
-            if ctime_ns > now_ns.saturating_sub(racy_ns) {
-                continue;
-            }
-            push_u64(&mut out, m.ino);
-            out.push(' ');
-            push_u64(&mut out, m.size);
-            for (sec, nsec) in [(m.mtime_sec, m.mtime_nsec), (m.ctime_sec, m.ctime_nsec)] {
-                out.push(' ');
-                push_i64(&mut out, sec);
-                out.push('.');
-                push_u64(&mut out, nsec.into());
-            }
-            out.push(' ');
-            out.push_str(&hex(&digest));
-            out.push('\n');
+        for (key, digest) in self.recorded.into_inner() {
+            push_line(&mut out, &key, &digest, limit);
         }
         out
     }
+}
+
+/// The latest ctime (nanoseconds) a cached entry may have: `racy_ns` before `now_ns`.
+fn racy_limit(now_ns: i64, racy_ns: u64) -> i64 {
+    now_ns.saturating_sub(i64::try_from(racy_ns).unwrap_or(i64::MAX))
+}
+
+/// Append the cache line of `key`, unless its ctime is later than `limit`.
+fn push_line(out: &mut String, key: &Key, digest: &[u8; 32], limit: i64) {
+    let &(ino, size, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec) = key;
+    let ctime_ns = ctime_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(ctime_nsec));
+    if ctime_ns > limit {
+        return;
+    }
+    push_u64(out, ino);
+    out.push(' ');
+    push_u64(out, size);
+    for (sec, nsec) in [(mtime_sec, mtime_nsec), (ctime_sec, ctime_nsec)] {
+        out.push(' ');
+        push_i64(out, sec);
+        out.push('.');
+        push_u64(out, nsec.into());
+    }
+    out.push(' ');
+    out.push_str(&hex(digest));
+    out.push('\n');
 }
 
 impl Tree for Cached<'_> {
@@ -277,7 +330,7 @@ impl Tree for Cached<'_> {
             }
             None => self.inner.digest(path)?,
         };
-        self.recorded.borrow_mut().push((meta, digest));
+        self.record(&meta, digest);
         Ok(digest)
     }
 
@@ -365,6 +418,31 @@ mod tests {
         let m = mtree::manifest(&warm, &mtree::Header::default()).unwrap();
         assert_eq!(*inner.1.borrow(), 1, "only the changed file is hashed");
         assert!(m.contains(&hex(&crate::tree::mem::fake_digest(b"new"))));
+    }
+
+    #[test]
+    fn streamed_text_is_the_text_finish_gives() {
+        let t = tree();
+        let empty = StatCache::default();
+        for now in [1_000_010_000_000, 1_000_060_000_000] {
+            let whole = Cached::new(&t, &empty);
+            mtree::manifest(&whole, &mtree::Header::default()).unwrap();
+            let whole = whole.finish(now, RACY);
+            let streamed = Cached::streaming(&t, &empty, now, RACY);
+            let mut text = String::new();
+            mtree::manifest_to::<mtree::WalkError>(
+                &streamed,
+                &mtree::Header::default(),
+                1,
+                &mut |_| {
+                    text.push_str(&streamed.take_text());
+                    Ok(())
+                },
+            )
+            .unwrap();
+            text.push_str(&streamed.finish(0, 0));
+            assert_eq!(text, whole);
+        }
     }
 
     #[test]

@@ -209,7 +209,7 @@ export class RepackHost {
           opaqueFirst: [],
           now: BigInt(Date.now()) * 1_000_000n,
           racyWindow: 20_000_000n,
-        }),
+        }, new blobImports.TextWriter()),
       );
     } catch (e) {
       writer.abandon();

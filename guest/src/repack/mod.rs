@@ -36,8 +36,8 @@ pub struct Options {
     pub layer: LayerOptions,
     /// Header of the new manifest, when one is wanted.
     pub refresh: Option<Header>,
-    /// The bundle's stat cache text, if any.
-    pub stat_cache: Option<String>,
+    /// The bundle's stat cache, parsed (empty when it has none, or a corrupt one).
+    pub stat_cache: StatCache,
     /// The host's time in nanoseconds, taken before the walk (for the new stat cache).
     pub now: i64,
     /// The racy window of the new stat cache, in nanoseconds.
@@ -53,7 +53,7 @@ pub struct Summary {
     pub written: Written,
     /// The new manifest, when asked for.
     pub manifest: Option<String>,
-    /// The new stat cache.
+    /// The new stat cache ([`repack`]; [`repack_to`] hands it on in pieces instead).
     pub stat_cache: String,
     /// Digests taken from the old stat cache.
     pub cache_hits: u64,
@@ -115,6 +115,9 @@ impl RepackError {
     }
 }
 
+/// Bytes of new stat cache text handed on at a time by [`repack_to`].
+const CACHE_PIECE: usize = 256 << 10;
+
 /// Compare `tree` with `options.manifest`, write the changes into `sink` and return
 /// what was written (and the new manifest when `options.refresh` is set).
 pub fn repack<S: Sink>(
@@ -122,17 +125,29 @@ pub fn repack<S: Sink>(
     options: &Options,
     sink: S,
 ) -> Result<(S, Summary), RepackError> {
+    let mut text = String::new();
+    let (sink, mut summary) = repack_to(tree, options, sink, &mut |piece| {
+        text.push_str(&piece);
+        Ok(())
+    })?;
+    summary.stat_cache = text;
+    Ok((sink, summary))
+}
+
+/// [`repack`], handing the new stat cache to `cache_out` in pieces as the walk makes
+/// it (the summary's `stat_cache` stays empty): a tree of millions of files never has
+/// its whole cache in memory.
+pub fn repack_to<S: Sink>(
+    tree: &dyn Tree,
+    options: &Options,
+    sink: S,
+    cache_out: &mut dyn FnMut(String) -> Result<(), RepackError>,
+) -> Result<(S, Summary), RepackError> {
     let mut watch = Stopwatch::new(options.clock);
     let recorded = mtree::parse(&options.manifest)?;
     let differ = diff::Differ::new(recorded);
     let mut writer = options.refresh.as_ref().map(Writer::new);
-    // A corrupt cache is ignored: it can only cost hashing.
-    let cache = options
-        .stat_cache
-        .as_deref()
-        .and_then(|text| StatCache::parse(text).ok())
-        .unwrap_or_default();
-    let cached = Cached::new(tree, &cache);
+    let cached = Cached::streaming(tree, &options.stat_cache, options.now, options.racy_window);
     let tree: &dyn Tree = &cached;
     // A new manifest needs every digest; a diff only those of files it can compare.
     let unhashed = unhashed::Unhashed::new(tree, &differ);
@@ -143,6 +158,9 @@ pub fn repack<S: Sink>(
             w.event(&event);
         }
         differ.event(&event);
+        if cached.pending_text() >= CACHE_PIECE {
+            cache_out(cached.take_text())?;
+        }
         Ok(())
     })?;
     let manifest = writer.map(Writer::finish);
@@ -151,14 +169,17 @@ pub fn repack<S: Sink>(
     let (sink, written) = layer::write(tree, deltas, &options.layer, sink)?;
     watch.lap("tar");
     let cache_hits = cached.hits();
-    let stat_cache = cached.finish(options.now, options.racy_window);
+    let rest = cached.finish(options.now, options.racy_window);
+    if !rest.is_empty() {
+        cache_out(rest)?;
+    }
     watch.lap("cache");
     Ok((
         sink,
         Summary {
             written,
             manifest,
-            stat_cache,
+            stat_cache: String::new(),
             cache_hits,
             phases: watch.laps(),
         },

@@ -76,7 +76,7 @@ impl Repacker {
 
         let writer = layout.layer_writer(compression, request.progress.clone())?;
         stats.lap("open", start);
-        let (summary, writer) = self.repack_layer_in(
+        let (summary, stat_cache, writer) = self.repack_layer_in(
             CapDir::from_dir(rootfs_dir),
             &rootfs,
             &options,
@@ -121,8 +121,7 @@ impl Repacker {
             refresh(&bundle, &walk, &request.image.tag, text).map_err(RepackError::Refresh)?;
         }
         // The cache only saves time; a bundle we cannot write to just goes without.
-        if let Err(e) = bundle.write_file(bundle::STAT_CACHE, summary.stat_cache.as_bytes(), 0o644)
-        {
+        if let Err(e) = bundle.write_file(bundle::STAT_CACHE, stat_cache.as_bytes(), 0o644) {
             tracing::debug!("stat cache not saved: {e}");
         }
         tracing::debug!("stat cache: {} digests reused", summary.cache_hits);

@@ -10,7 +10,7 @@ use super::{JobError, Repacker, sanitized};
 use crate::bindings::{RepackOptions, RepackSummary};
 use crate::capability::CapDir;
 use crate::layout::BlobWriter;
-use crate::sandbox::{Limits, sanitize};
+use crate::sandbox::{Limits, TextSink, sanitize};
 use crate::stats::Stats;
 
 impl Repacker {
@@ -30,11 +30,13 @@ impl Repacker {
             path: rootfs.to_owned(),
             source,
         })?;
-        self.repack_layer_in(dir, rootfs, options, writer, limits, stats)
+        let (summary, _, writer) =
+            self.repack_layer_in(dir, rootfs, options, writer, limits, stats)?;
+        Ok((summary, writer))
     }
 
     /// [`Repacker::repack_layer`] on an already opened rootfs (`rootfs` names it in
-    /// messages).
+    /// messages), also returning the tree's new stat cache.
     pub fn repack_layer_in(
         &self,
         dir: CapDir,
@@ -43,22 +45,27 @@ impl Repacker {
         writer: BlobWriter,
         limits: &Limits,
         stats: &mut Stats,
-    ) -> Result<(RepackSummary, BlobWriter), JobError> {
+    ) -> Result<(RepackSummary, String, BlobWriter), JobError> {
         let start = Instant::now();
         let mut job = self.sandbox.job(limits)?;
         let start = stats.lap("instantiate", start);
         let root = job.grant(dir)?;
         let sink = job.grant_layer(writer)?;
         let sink_rep = sink.rep();
+        let cache_rep = job.grant(TextSink::default())?.rep();
         let outcome = job.world.repack_bundle_layer().call_repack(
             &mut job.store,
             root,
             Resource::new_borrow(sink_rep),
             options,
+            Resource::new_borrow(cache_rep),
         );
         let outcome = job.finish(outcome, limits);
         let elapsed = start.elapsed();
         let writer = job.take(Resource::<BlobWriter>::new_own(sink_rep))?;
+        let cache = job
+            .take(Resource::<TextSink>::new_own(cache_rep))?
+            .into_string();
         let mut summary = outcome?.map_err(|f| JobError::guest(rootfs, f))?;
         summary.warnings = sanitized(std::mem::take(&mut summary.warnings));
         let mut guest = Duration::ZERO;
@@ -72,6 +79,6 @@ impl Repacker {
         let data = job.store.data();
         stats.calls = data.calls();
         stats.guest_memory = data.memory_peak();
-        Ok((summary, writer))
+        Ok((summary, cache, writer))
     }
 }

@@ -83,8 +83,8 @@ impl Repacker {
             std::thread::sleep(RACY_WINDOW);
             start = stats.lap("racy window", start);
         }
-        let sink = job.grant(TextSink::default())?;
-        let sink_rep = sink.rep();
+        let sink_rep = job.grant(TextSink::default())?.rep();
+        let cache_rep = job.grant(TextSink::default())?.rep();
         let outcome = job.world.repack_bundle_layer().call_mtree_cached(
             &mut job.store,
             Resource::new_borrow(root_rep),
@@ -92,14 +92,18 @@ impl Repacker {
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
             RACY_WINDOW.as_nanos() as u64,
             Resource::new_borrow(sink_rep),
+            Resource::new_borrow(cache_rep),
         );
         stats.lap("guest: mtree", start);
         let data = job.store.data();
         stats.calls = data.calls();
         stats.guest_memory = data.memory_peak();
-        let cache = job.finish(outcome, limits)?.map_err(guest)?;
+        job.finish(outcome, limits)?.map_err(guest)?;
         let manifest = job
             .take(Resource::<TextSink>::new_own(sink_rep))?
+            .into_string();
+        let cache = job
+            .take(Resource::<TextSink>::new_own(cache_rep))?
             .into_string();
         Ok((manifest, cache, warnings))
     }

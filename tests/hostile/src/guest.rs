@@ -66,19 +66,20 @@ impl<const B: u8> Guest for Hostile<B> {
         _now: i64,
         _racy_window: u64,
         manifest: &TextWriter,
-    ) -> Result<String, Failure> {
+        _stat_cache: &TextWriter,
+    ) -> Result<(), Failure> {
         let text = act(B, root)?;
         manifest.write(&text).map_err(|_| Failure {
             path: String::new(),
             message: "the host refused the manifest".into(),
-        })?;
-        Ok(String::new())
+        })
     }
 
     fn repack(
         root: &Dir,
         _layer: &BlobWriter,
         _options: RepackOptions,
+        _stat_cache: &TextWriter,
     ) -> Result<RepackSummary, Failure> {
         act(B, root)?;
         Err(failure("repack is not implemented here".into()))
