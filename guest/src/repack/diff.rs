@@ -46,19 +46,16 @@ pub enum Known {
     Link(Vec<u8>),
 }
 
-/// A manifest entry and whether the walk met its path.
-#[derive(Debug)]
-struct Recorded<'a> {
-    keywords: Keywords<'a>,
-    seen: Cell<bool>,
-}
-
 /// Collects deltas from walk events.
 #[derive(Debug)]
 pub struct Differ<'a> {
     /// The manifest's entries sorted by path, one per path (compared with
-    /// [`bytes::cmp`]: a walk looks up every path it meets, twice for a file).
-    recorded: Vec<(Vec<u8>, Recorded<'a>)>,
+    /// [`bytes::cmp`]: a walk looks up every path it meets, twice for a file). The
+    /// parser's own list, sorted in place: a manifest of millions of entries is not
+    /// held twice.
+    recorded: Vec<ParsedEntry<'a>>,
+    /// Whether the walk met each recorded path.
+    seen: Vec<Cell<bool>>,
     /// Where the last lookup found its path: a file is looked up twice in a row (is it
     /// known, then its event), and a directory's files follow each other.
     hint: Cell<usize>,
@@ -103,48 +100,39 @@ fn same_value(key: &str, a: &str, b: &str) -> bool {
 
 impl<'a> Differ<'a> {
     /// A differ against the entries of a parsed manifest (a later duplicate wins).
-    pub fn new(entries: Vec<ParsedEntry<'a>>) -> Self {
-        let mut recorded: Vec<_> = entries
-            .into_iter()
-            .rev()
-            .map(|e| {
-                let mut keywords = e.keywords;
-                keywords.retain(compared);
-                (
-                    e.path,
-                    Recorded {
-                        keywords,
-                        seen: Cell::new(false),
-                    },
-                )
-            })
-            .collect();
+    pub fn new(mut recorded: Vec<ParsedEntry<'a>>) -> Self {
+        for entry in &mut recorded {
+            entry.keywords.retain(compared);
+        }
         // Reversed, a stable sort puts the last duplicate of a path first of its run,
         // where dedup keeps it.
-        recorded.sort_by(|a, b| bytes::cmp(&a.0, &b.0));
-        recorded.dedup_by(|later, first| bytes::cmp(&later.0, &first.0).is_eq());
+        recorded.reverse();
+        recorded.sort_by(|a, b| bytes::cmp(&a.path, &b.path));
+        recorded.dedup_by(|later, first| bytes::cmp(&later.path, &first.path).is_eq());
+        let seen = recorded.iter().map(|_| Cell::new(false)).collect();
         Differ {
             recorded,
+            seen,
             hint: Cell::new(0),
             deltas: RefCell::new(Vec::new()),
         }
     }
 
     /// The manifest's entry for `path` (the root is `""`).
-    fn get(&self, path: &[u8]) -> Option<&Recorded<'a>> {
+    fn get(&self, path: &[u8]) -> Option<(&Keywords<'a>, &Cell<bool>)> {
         let path = if path.is_empty() { &b"."[..] } else { path };
         let hint = self.hint.get();
         let near = (hint..self.recorded.len().min(hint + 2))
-            .find(|&i| bytes::cmp(&self.recorded[i].0, path).is_eq());
+            .find(|&i| bytes::cmp(&self.recorded[i].path, path).is_eq());
         let i = match near {
             Some(i) => i,
             None => self
                 .recorded
-                .binary_search_by(|(p, _)| bytes::cmp(p, path))
+                .binary_search_by(|e| bytes::cmp(&e.path, path))
                 .ok()?,
         };
         self.hint.set(i);
-        Some(&self.recorded[i].1)
+        Some((&self.recorded[i].keywords, &self.seen[i]))
     }
 
     /// Whether the manifest has an entry for `path` (the root is `""`).
@@ -174,12 +162,12 @@ impl<'a> Differ<'a> {
         };
         let (kind, was_directory) = match self.get(path) {
             None => (DeltaKind::Added, false),
-            Some(old) => {
-                old.seen.set(true);
-                if Self::unchanged(&old.keywords, keywords) {
+            Some((old, seen)) => {
+                seen.set(true);
+                if Self::unchanged(old, keywords) {
                     return;
                 }
-                let was_dir = old.keywords.get("type") == Some("dir");
+                let was_dir = old.get("type") == Some("dir");
                 (DeltaKind::Modified, was_dir && meta.kind != Kind::Directory)
             }
         };
@@ -217,12 +205,13 @@ impl<'a> Differ<'a> {
         deltas.extend(
             self.recorded
                 .into_iter()
-                .filter(|(_, r)| !r.seen.get())
-                .map(|(path, r)| Delta {
-                    path,
+                .zip(self.seen)
+                .filter(|(_, seen)| !seen.get())
+                .map(|(e, _)| Delta {
+                    was_directory: e.keywords.get("type") == Some("dir"),
+                    path: e.path,
                     kind: DeltaKind::Deleted,
                     meta: None,
-                    was_directory: r.keywords.get("type") == Some("dir"),
                     known: Known::Nothing,
                 }),
         );
@@ -246,7 +235,7 @@ mod tests {
         assert!(differ.knows(b"a") && differ.knows(b"") && !differ.knows(b"b"));
         let a = differ.get(b"a").unwrap();
         assert_eq!(
-            (a.keywords.get("size"), a.keywords.get("mode")),
+            (a.0.get("size"), a.0.get("mode")),
             (Some("2"), Some("0644"))
         );
         // The walk meets neither: each path is deleted once.
