@@ -10,12 +10,12 @@ use exports::repack::bundle::layer::{
     Failure, Guest, IdMapping as WitIdMapping, LayerInfo, MtreeHeader, Phase, RepackOptions,
     RepackSummary, UnpackOptions,
 };
-use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher, TextWriter};
+use repack::bundle::blobs::{BlobReader, BlobWriter, Hasher, TextWriter, WriteFileError};
 use repack::bundle::fs::{self as wit};
 
 use crate::ids::{IdMapping, MapOptions};
 use crate::mtree;
-use crate::repack::{self as job, LayerOptions, RepackError, Sink};
+use crate::repack::{self as job, FileError, LayerOptions, RepackError, Sink};
 use crate::statcache::{Cached, StatCache};
 use crate::stopwatch::Clock;
 use crate::tree::{
@@ -144,7 +144,7 @@ impl Guest for Component {
         let (_, summary) = job::repack_to(
             &HostTree(root),
             &options,
-            HostSink(layer),
+            HostSink(layer, Some(root)),
             &mut |piece: String| {
                 stat_cache
                     .write(&piece)
@@ -174,7 +174,7 @@ impl Guest for Component {
 
     fn whiteout(layer: &BlobWriter, paths: Vec<Vec<u8>>) -> Result<u64, Failure> {
         let (_, entries) =
-            job::layer::whiteouts(&paths, HostSink(layer)).map_err(repack_failure)?;
+            job::layer::whiteouts(&paths, HostSink(layer, None)).map_err(repack_failure)?;
         Ok(entries)
     }
 }
@@ -374,12 +374,22 @@ impl TreeMut for HostTree<'_> {
     }
 }
 
-/// The host's blob writer seen as a [`Sink`].
-struct HostSink<'a>(&'a BlobWriter);
+/// The host's blob writer seen as a [`Sink`]; given the tree's handle, it has the
+/// host copy regular files' contents itself.
+struct HostSink<'a>(&'a BlobWriter, Option<&'a wit::Dir>);
 
 impl Sink for HostSink<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), FsError> {
         Ok(self.0.write(bytes)?)
+    }
+
+    fn write_file(&mut self, path: &[u8], size: u64) -> Option<Result<Metadata, FileError>> {
+        let root = self.1?;
+        Some(match self.0.write_file(root, path, size) {
+            Ok(meta) => Ok(meta.into()),
+            Err(WriteFileError::File(e)) => Err(FileError::File(e.into())),
+            Err(WriteFileError::Layer(e)) => Err(FileError::Layer(e.into())),
+        })
     }
 }
 

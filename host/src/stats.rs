@@ -22,6 +22,13 @@ impl CallStat {
         self.time += start.elapsed();
         self.bytes += bytes as u64;
     }
+
+    /// Count one call that took `time` and moved `bytes`.
+    pub fn add_spent(&mut self, time: Duration, bytes: u64) {
+        self.calls += 1;
+        self.time += time;
+        self.bytes += bytes;
+    }
 }
 
 /// The host calls a guest made, by kind.
@@ -31,10 +38,12 @@ pub struct HostCalls {
     pub walk: CallStat,
     /// `digest` and the `hasher` resource.
     pub hash: CallStat,
-    /// `open-read`, `file.read`, `blob-reader.read`.
+    /// `open-read`, `file.read`, `blob-reader.read`, and the reading part of
+    /// `blob-writer.write-file` (opening and reading the file).
     pub read: CallStat,
-    /// `blob-writer.write`: the layer's diff_id hash and the hand-off to the compressor,
-    /// including any wait for it to catch up.
+    /// `blob-writer.write` and the rest of `write-file`: the hand-off to the compressor,
+    /// including any wait for it to catch up. (A `write-file` counts as one call here
+    /// and one in `read`, its bytes in both.)
     pub layer: CallStat,
     /// The writing side of `dir` (unpack).
     pub write: CallStat,

@@ -4,6 +4,20 @@ import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 
 import { FsError, io, mapped } from './fs/errors.mjs';
+import { metadata } from './fs/meta.mjs';
+
+/** Bytes `write-file` reads at a time. */
+const CHUNK = 1 << 20;
+/** One buffer for every `write-file` (calls never overlap: the guest is single-threaded). */
+const fileBuffer = Buffer.allocUnsafe(CHUNK);
+
+/** A failed `write-file`: `part` is `file` or `layer`, `error` an `FsError`. */
+class WriteFileError extends Error {
+  constructor(part, error) {
+    super(`${part}: ${error.message}`);
+    this.payload = { tag: part, val: error.payload };
+  }
+}
 
 const disposeSymbol = Symbol.dispose || Symbol.for('dispose');
 
@@ -23,7 +37,7 @@ export class BlobWriter {
     return writer;
   }
   write(bytes) {
-    if (this.#fd === null) throw new FsError({ tag: 'io', val: 'the layer is finished' });
+    if (this.#fd === null) throw io('the layer is finished');
     let done = 0;
     try {
       while (done < bytes.byteLength) {
@@ -34,6 +48,43 @@ export class BlobWriter {
     }
     this.#hash.update(bytes);
     this.#size += bytes.byteLength;
+  }
+  /**
+   * `write-file`: exactly `size` bytes of the regular file at `path` below `dir` (a
+   * `Dir`, whose confinement opens it), read here; returns its metadata after the read.
+   */
+  writeFile(dir, path, size) {
+    const file = (fn) => {
+      try {
+        return fn();
+      } catch (e) {
+        throw new WriteFileError('file', mapped(e));
+      }
+    };
+    const fd = file(() => dir.openFile(path));
+    try {
+      const have = file(() => fs.fstatSync(fd, { bigint: true }).size);
+      if (have !== BigInt(size)) {
+        throw new WriteFileError('file', io(`it is ${have} bytes long, not the ${size} expected`));
+      }
+      let left = BigInt(size);
+      while (left > 0n) {
+        const want = left < BigInt(CHUNK) ? Number(left) : CHUNK;
+        const n = file(() => fs.readSync(fd, fileBuffer, 0, want, null));
+        if (n === 0) {
+          throw new WriteFileError('file', io(`it ended after ${BigInt(size) - left} bytes`));
+        }
+        try {
+          this.write(fileBuffer.subarray(0, n));
+        } catch (e) {
+          throw new WriteFileError('layer', e instanceof FsError ? e : io(String(e && e.message)));
+        }
+        left -= BigInt(n);
+      }
+      return file(() => metadata(fs.fstatSync(fd, { bigint: true })));
+    } finally {
+      fs.closeSync(fd);
+    }
   }
   /** Flush and close; returns { diffId: 'sha256:<hex>', size }. */
   finish() {

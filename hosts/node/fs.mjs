@@ -317,6 +317,14 @@ export class Dir {
   openRead(path) {
     return guarded(() => new File(this.#openRegular(path)[0]));
   }
+  /**
+   * A descriptor of the regular file at `path` open for reading, confined as
+   * `openRead` is: for `blob-writer.write-file`, which closes it. Errors are thrown as
+   * `FsError`s.
+   */
+  openFile(path) {
+    return guarded(() => this.#openRegular(path)[0]);
+  }
   digest(path) {
     return guarded(() => {
       const [fd, size] = this.#openRegular(path);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::RepackError;
 use super::diff::{Delta, DeltaKind, Known};
-use super::sink::{Buffered, Sink};
+use super::sink::{Buffered, FileError, Sink};
 use crate::bytes;
 use crate::display::display;
 use crate::ids::{MapOptions, ROOTLESS_XATTR};
@@ -324,7 +324,8 @@ fn object_header(
     Ok(header)
 }
 
-/// Copy exactly `size` bytes of the file at `path` into the archive, then pad.
+/// Copy exactly `size` bytes of the file at `path` into the archive, then pad. The
+/// sink reads the file itself when it can; otherwise the bytes pass through here.
 fn copy_data<S: Sink>(
     tree: &dyn Tree,
     path: &[u8],
@@ -332,17 +333,56 @@ fn copy_data<S: Sink>(
     out: &mut Buffered<S>,
 ) -> Result<(), RepackError> {
     let size = walked.size;
+    let after = match out.write_file(path, size) {
+        None => read_through(tree, path, walked, out)?,
+        Some(Ok(after)) => after,
+        Some(Err(FileError::Layer(e))) => return Err(RepackError::Sink(e)),
+        Some(Err(FileError::File(e))) => return Err(file_failed(tree, path, walked, e)),
+    };
+    // The bytes must be the ones the walk described (and hashed): same inode, size and
+    // modification time after the read.
+    if !same_file(&after, walked) {
+        return Err(changed(path, "it was modified while being read"));
+    }
+    out.write(&[0u8; tar::BLOCK][..tar::padding(size)])
+        .map_err(RepackError::Sink)
+}
+
+fn changed(path: &[u8], why: &str) -> RepackError {
+    RepackError::Changed {
+        path: path.to_vec(),
+        why: why.to_owned(),
+    }
+}
+
+/// Whether `now` describes the object the walk saw, unmodified.
+fn same_file(now: &Metadata, walked: &Metadata) -> bool {
+    (now.kind, now.ino, now.size, now.mtime_sec, now.mtime_nsec)
+        == (
+            walked.kind,
+            walked.ino,
+            walked.size,
+            walked.mtime_sec,
+            walked.mtime_nsec,
+        )
+}
+
+/// Read the file at `path` through the tree into the archive; returns its metadata
+/// after the read.
+fn read_through<S: Sink>(
+    tree: &dyn Tree,
+    path: &[u8],
+    walked: &Metadata,
+    out: &mut Buffered<S>,
+) -> Result<Metadata, RepackError> {
+    let size = walked.size;
     let fail = |message: String| RepackError::Object {
         path: path.to_vec(),
         message,
     };
-    let changed = |why: &str| RepackError::Changed {
-        path: path.to_vec(),
-        why: why.to_owned(),
-    };
     let mut file = tree.open_read(path).map_err(|e| match e {
         FsError::NotFound | FsError::NotSupported | FsError::EscapesRoot => {
-            changed("it is no longer the regular file the walk saw")
+            changed(path, NOT_THE_FILE)
         }
         other => fail(other.to_string()),
     })?;
@@ -351,31 +391,47 @@ fn copy_data<S: Sink>(
         let want = u32::try_from(left.min(u64::from(READ_CHUNK))).unwrap_or(READ_CHUNK);
         let chunk = file.read(want).map_err(|e| fail(e.to_string()))?;
         if chunk.is_empty() {
-            return Err(RepackError::Changed {
-                path: path.to_vec(),
-                why: format!("the file shrank below the {size} bytes it had"),
-            });
+            return Err(changed(path, &shrank(size)));
         }
         let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         out.write(&chunk[..take]).map_err(RepackError::Sink)?;
         left -= take as u64;
     }
-    // The bytes must be the ones the walk described (and hashed): same inode, size and
-    // modification time after the read.
-    let now = tree
-        .metadata(path)
-        .map_err(|_| changed("it disappeared while being read"))?;
-    if (now.kind, now.ino, now.size, now.mtime_sec, now.mtime_nsec)
-        != (
-            walked.kind,
-            walked.ino,
-            walked.size,
-            walked.mtime_sec,
-            walked.mtime_nsec,
-        )
-    {
-        return Err(changed("it was modified while being read"));
+    tree.metadata(path)
+        .map_err(|_| changed(path, "it disappeared while being read"))
+}
+
+/// Why a file could not be opened as the regular file the walk saw.
+const NOT_THE_FILE: &str = "it is no longer the regular file the walk saw";
+
+fn shrank(size: u64) -> String {
+    format!("the file shrank below the {size} bytes it had")
+}
+
+/// The failure of a sink's read of the file at `path`, told as reading through the
+/// tree tells it: what changed, when the file is not what the walk saw any more, else
+/// the error itself.
+pub(super) fn file_failed(
+    tree: &dyn Tree,
+    path: &[u8],
+    walked: &Metadata,
+    e: FsError,
+) -> RepackError {
+    match tree.metadata(path) {
+        Err(_) => changed(path, NOT_THE_FILE),
+        Ok(now) if now.kind != Kind::Regular || now.ino != walked.ino => {
+            changed(path, NOT_THE_FILE)
+        }
+        Ok(now) if now.size < walked.size => changed(path, &shrank(walked.size)),
+        Ok(now) if !same_file(&now, walked) => changed(path, "it was modified while being read"),
+        Ok(_) => match e {
+            FsError::NotFound | FsError::NotSupported | FsError::EscapesRoot => {
+                changed(path, NOT_THE_FILE)
+            }
+            other => RepackError::Object {
+                path: path.to_vec(),
+                message: other.to_string(),
+            },
+        },
     }
-    out.write(&[0u8; tar::BLOCK][..tar::padding(size)])
-        .map_err(RepackError::Sink)
 }

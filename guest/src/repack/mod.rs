@@ -23,7 +23,7 @@ use crate::tree::{FsError, Tree};
 
 pub use diff::{Delta, DeltaKind, Known};
 pub use layer::{LayerOptions, Written};
-pub use sink::Sink;
+pub use sink::{FileError, Sink};
 
 /// What to compare against and how to write the layer.
 #[derive(Debug, Clone, Default)]
@@ -186,5 +186,7 @@ pub fn repack_to<S: Sink>(
     ))
 }
 
+#[cfg(test)]
+mod file_sink_tests;
 #[cfg(test)]
 mod tests;

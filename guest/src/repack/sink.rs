@@ -1,12 +1,29 @@
 //! The layer stream: tar bytes buffered in the guest and handed to the host's blob
 //! writer in large chunks.
 
-use crate::tree::FsError;
+use crate::tree::{FsError, Metadata};
 
 /// Where the uncompressed layer goes.
 pub trait Sink {
     /// Append `bytes` to the layer.
     fn write(&mut self, bytes: &[u8]) -> Result<(), FsError>;
+
+    /// Append exactly `size` bytes of the regular file at `path` of the tree being
+    /// written, read by the sink itself, and return the file's metadata after the
+    /// read; `None` when this sink cannot read files (the caller copies them).
+    fn write_file(&mut self, path: &[u8], size: u64) -> Option<Result<Metadata, FileError>> {
+        let _ = (path, size);
+        None
+    }
+}
+
+/// Why [`Sink::write_file`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileError {
+    /// The file could not be opened or read, or is not as long as it was to be.
+    File(FsError),
+    /// The layer could not take the bytes.
+    Layer(FsError),
 }
 
 impl Sink for Vec<u8> {
@@ -54,6 +71,15 @@ impl<S: Sink> Buffered<S> {
             self.buf.clear();
         }
         Ok(())
+    }
+
+    /// Append the file at `path` through the sink, after what is buffered (see
+    /// [`Sink::write_file`]).
+    pub fn write_file(&mut self, path: &[u8], size: u64) -> Option<Result<Metadata, FileError>> {
+        if let Err(e) = self.flush() {
+            return Some(Err(FileError::Layer(e)));
+        }
+        self.sink.write_file(path, size)
     }
 
     /// Flush and return the sink.

@@ -62,6 +62,11 @@ pub struct Entry {
     pub meta: Metadata,
 }
 
+/// The metadata of an open file (`fstat`).
+pub fn of_file(file: &cap_std::fs::File) -> std::io::Result<Metadata> {
+    Ok(from_cap(&file.metadata()?))
+}
+
 /// Convert cap-std metadata (taken without following symlinks).
 pub fn from_cap(m: &cap_std::fs::Metadata) -> Metadata {
     let ft = m.file_type();

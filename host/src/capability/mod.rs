@@ -19,7 +19,7 @@ mod xattrat;
 
 pub use create::{Attributes, NewKind, Refused};
 pub use error::CapError;
-pub use meta::{Entry, Kind, Metadata};
+pub use meta::{Entry, Kind, Metadata, of_file as file_metadata};
 
 use lend::Loans;
 pub use written::FileWriter;

@@ -34,7 +34,7 @@ pub use error::LayoutError;
 pub use platform::Platform;
 pub use reader::BlobReader;
 pub use reference::{ImageRef, check_tag};
-pub use writer::{BlobWriter, Compression, WrittenBlob};
+pub use writer::{BlobWriter, Compression, CopyError, WrittenBlob};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! hashed too.
 
 use std::ffi::OsString;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,8 +59,13 @@ impl Compression {
 /// section has the figures).
 pub const GZIP_LEVEL: u32 = 1;
 
-/// Chunks queued between the guest and the compressor (the guest sends 64 KiB ones).
+/// Chunks queued between the guest and the compressor.
 const QUEUE: usize = 4;
+
+/// Bytes gathered before a chunk goes to the compressor: small writes (a tar header, a
+/// small file) are copied together here so the compressor thread wakes once per chunk,
+/// not once per write.
+const CHUNK: usize = 256 << 10;
 
 /// What a layer blob's compressor has done so far, readable while it works: the
 /// bytes it has written, the CPU time of its threads, and the most bytes it may write.
@@ -99,6 +104,8 @@ pub struct OverBudget(pub u64);
 pub struct BlobWriter {
     meter: Arc<LayerMeter>,
     size: u64,
+    /// Bytes not yet handed to the compressor (at most [`CHUNK`]).
+    pending: Vec<u8>,
     queue: Option<SyncSender<Vec<u8>>>,
     worker: Option<JoinHandle<Result<Compressed, io::Error>>>,
     /// The temp file, for messages.
@@ -125,6 +132,20 @@ struct Compressed {
     digest: Digest,
     size: u64,
     busy: Duration,
+}
+
+/// Why [`BlobWriter::write_from`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Reading the source failed.
+    #[error("{0}")]
+    Read(io::Error),
+    /// The source ended after this many bytes, before the size it was to have.
+    #[error("it ended after {0} bytes")]
+    Ended(u64),
+    /// The layer could not take the bytes.
+    #[error("{0}")]
+    Layer(String),
 }
 
 /// A finished layer blob, still in the temp area.
@@ -246,6 +267,7 @@ impl BlobWriter {
         Ok(BlobWriter {
             meter,
             size: 0,
+            pending: Vec::new(),
             queue: Some(tx),
             worker: Some(worker),
             path,
@@ -272,12 +294,75 @@ impl BlobWriter {
 
     /// Append uncompressed bytes.
     pub fn write(&mut self, bytes: Vec<u8>) -> Result<(), String> {
-        self.size += bytes.len() as u64;
-        if let Some(p) = &self.progress {
-            p.inc(bytes.len() as u64);
+        self.count(bytes.len() as u64);
+        if self.pending.is_empty() && bytes.len() >= CHUNK {
+            return self.send(bytes);
         }
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            if self.pending.capacity() == 0 {
+                self.pending.reserve_exact(CHUNK);
+            }
+            let room = CHUNK - self.pending.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.pending.extend_from_slice(now);
+            rest = later;
+            if self.pending.len() == CHUNK {
+                self.send_pending()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Append exactly `size` bytes read from `src`, straight into the chunks the
+    /// compressor gets. Returns the time spent reading.
+    pub fn write_from(&mut self, src: &mut impl Read, size: u64) -> Result<Duration, CopyError> {
+        let mut reading = Duration::ZERO;
+        let mut left = size;
+        while left > 0 {
+            if self.pending.capacity() == 0 {
+                self.pending.reserve_exact(CHUNK);
+            }
+            let room = (CHUNK - self.pending.len()) as u64;
+            let want = left.min(room);
+            let start = Instant::now();
+            let got = src
+                .by_ref()
+                .take(want)
+                .read_to_end(&mut self.pending)
+                .map_err(CopyError::Read)? as u64;
+            reading += start.elapsed();
+            self.count(got);
+            left -= got;
+            if got < want {
+                return Err(CopyError::Ended(size - left));
+            }
+            if self.pending.len() == CHUNK {
+                self.send_pending().map_err(CopyError::Layer)?;
+            }
+        }
+        Ok(reading)
+    }
+
+    fn count(&mut self, n: u64) {
+        self.size += n;
+        if let Some(p) = &self.progress {
+            p.inc(n);
+        }
+    }
+
+    /// Hand the gathered bytes to the compressor.
+    fn send_pending(&mut self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
+        self.send(full)
+    }
+
+    fn send(&mut self, chunk: Vec<u8>) -> Result<(), String> {
         let queue = self.queue.as_ref().ok_or("the layer is already finished")?;
-        if queue.send(bytes).is_err() {
+        if queue.send(chunk).is_err() {
             // The worker stopped: say why.
             return Err(match self.stop() {
                 Err(e) => format!("writing layer blob {}: {e}", self.path.display()),
@@ -301,6 +386,9 @@ impl BlobWriter {
 
     /// Finish compressing and flush the blob to disk.
     pub fn finish(mut self) -> Result<WrittenBlob, LayoutError> {
+        if let Err(e) = self.send_pending() {
+            return Err(LayoutError::io(&self.path)(io::Error::other(e)));
+        }
         let compressed = self.stop().map_err(LayoutError::io(&self.path))?;
         Ok(WrittenBlob {
             diff_id: compressed.diff_id,
@@ -340,3 +428,7 @@ fn pump<W: Write>(
     }
     Ok((w, busy))
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

@@ -1,7 +1,7 @@
 //! The `repack:bundle/fs` imports, served from capability handles in the job's table.
 
 use std::io::Read;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cap_std::fs::File;
 use wasmtime::component::Resource;
@@ -9,10 +9,10 @@ use wasmtime::component::Resource;
 use super::handles::HandleKind;
 use super::hasher::Hasher;
 use super::{Budget, JobState, TextSink};
-use crate::bindings::blobs::{self, HostBlobWriter};
+use crate::bindings::blobs::{self, HostBlobWriter, WriteFileError};
 use crate::bindings::fs::{self, Entry, Error, Host, HostDir, HostFile, Kind, Timestamp};
 use crate::capability::{self, CapDir, CapError, FileWriter};
-use crate::layout::{BlobReader, BlobWriter};
+use crate::layout::{BlobReader, BlobWriter, CopyError};
 use crate::stats::CallKind::{self, Hash, Read as Reading, Walk, Write as Writing};
 
 /// The most bytes one `file.read` call hands out.
@@ -368,11 +368,82 @@ impl HostBlobWriter for JobState {
         Ok(result)
     }
 
+    fn write_file(
+        &mut self,
+        writer: Resource<BlobWriter>,
+        dir: Resource<CapDir>,
+        path: Vec<u8>,
+        size: u64,
+    ) -> wasmtime::Result<Result<fs::Metadata, WriteFileError>> {
+        let start = Instant::now();
+        if let Err(e) = self.handles.open(HandleKind::File)? {
+            return Ok(Err(WriteFileError::File(Error::Io(e))));
+        }
+        let copied = self.copy_file(&writer, &dir, &path, size, start);
+        self.handles.close(HandleKind::File);
+        copied
+    }
+
     fn drop(&mut self, writer: Resource<BlobWriter>) -> wasmtime::Result<()> {
         // The host granted the writer and takes it back after the call; a guest-side
         // drop of a borrowed handle never reaches here, an owned one ends the stream.
         self.table.delete(writer)?;
         Ok(())
+    }
+}
+
+impl JobState {
+    /// `blob-writer.write-file` once its descriptor is counted: open, check the size,
+    /// count the bytes against the budgets, copy, `fstat`.
+    fn copy_file(
+        &mut self,
+        writer: &Resource<BlobWriter>,
+        dir: &Resource<CapDir>,
+        path: &[u8],
+        size: u64,
+        start: Instant,
+    ) -> wasmtime::Result<Result<fs::Metadata, WriteFileError>> {
+        use WriteFileError::{File as FileError, Layer as LayerError};
+        let opened = self.table.get(dir)?.open_read(path).and_then(|file| {
+            let meta = capability::file_metadata(&file)?;
+            Ok((file, meta))
+        });
+        let (mut file, meta) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.calls.of(Reading).add(start, 0);
+                return Ok(Err(FileError(e.into())));
+            }
+        };
+        if meta.size != size {
+            self.calls.of(Reading).add(start, 0);
+            return Ok(Err(FileError(Error::Io(format!(
+                "it is {} bytes long, not the {size} expected",
+                meta.size
+            )))));
+        }
+        let max = self.limits.max_layer_written;
+        if self.table.get(writer)?.size().saturating_add(size) > max {
+            return Err(self.stop(Budget::LayerWritten));
+        }
+        self.count_read(size)?;
+        let opening = start.elapsed();
+        let blob = self.table.get_mut(writer)?;
+        let copied = blob.write_from(&mut file, size);
+        let compressed_hit = blob.meter().hit.load(std::sync::atomic::Ordering::Relaxed);
+        let reading = opening + copied.as_ref().map_or(Duration::ZERO, |d| *d);
+        self.calls.of(Reading).add_spent(reading, size);
+        let rest = start.elapsed().saturating_sub(reading);
+        self.calls.of(CallKind::Layer).add_spent(rest, size);
+        match copied {
+            Err(CopyError::Layer(_)) if compressed_hit => Err(self.stop(Budget::LayerCompressed)),
+            Err(CopyError::Layer(e)) => Ok(Err(LayerError(Error::Io(e)))),
+            Err(CopyError::Read(e)) => Ok(Err(FileError(CapError::from(e).into()))),
+            Err(e @ CopyError::Ended(_)) => Ok(Err(FileError(Error::Io(e.to_string())))),
+            Ok(_) => Ok(capability::file_metadata(&file)
+                .map(fs::Metadata::from)
+                .map_err(|e| FileError(CapError::from(e).into()))),
+        }
     }
 }
 

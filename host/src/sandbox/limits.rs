@@ -23,7 +23,8 @@ pub struct Limits {
     /// Most bytes a job's compressed layer blob may take on disk.
     pub max_layer_compressed: u64,
     /// Most bytes the guest may read through `fs`: file contents it reads, files the
-    /// host hashes for it, and layer blobs it is given.
+    /// host hashes for it or copies into its layer (`write-file`), and layer blobs it
+    /// is given.
     pub max_read: u64,
     /// Most files, and most file writers, the guest may hold open at once.
     pub max_open_files: usize,

@@ -14,6 +14,8 @@ mod stderr;
 mod text;
 mod text_sink;
 mod usage;
+#[cfg(test)]
+mod write_file_tests;
 
 pub use cache::default_dir as default_cache_dir;
 pub use error::SandboxError;
