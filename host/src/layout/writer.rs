@@ -387,6 +387,14 @@ impl BlobWriter {
     /// Finish compressing and flush the blob to disk.
     pub fn finish(mut self) -> Result<WrittenBlob, LayoutError> {
         if let Err(e) = self.send_pending() {
+            // The compressor stopped at the budget: keep the reason's type, which
+            // tells the budget apart from other failures.
+            if self.meter.hit.load(std::sync::atomic::Ordering::Relaxed) {
+                let max = self.meter.max.load(std::sync::atomic::Ordering::Relaxed);
+                return Err(LayoutError::io(&self.path)(io::Error::other(OverBudget(
+                    max,
+                ))));
+            }
             return Err(LayoutError::io(&self.path)(io::Error::other(e)));
         }
         let compressed = self.stop().map_err(LayoutError::io(&self.path))?;

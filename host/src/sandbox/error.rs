@@ -178,6 +178,9 @@ impl SandboxError {
         if let Some(hit) = state.handles.hit() {
             return SandboxError::TooManyHandles(hit);
         }
+        if state.over_budget() == Some(Budget::Timeout) {
+            return SandboxError::Timeout(limits.timeout);
+        }
         if let Some(budget) = state.over_budget() {
             let limit = match budget {
                 Budget::Read => limits.max_read,

@@ -101,6 +101,7 @@ impl JobState {
         dir: &Resource<CapDir>,
         f: impl FnOnce(&CapDir) -> Result<T, CapError>,
     ) -> Wit<T> {
+        self.check_deadline()?;
         let start = Instant::now();
         let dir = self.table.get(dir)?;
         let result = f(dir).map_err(Error::from);
@@ -166,6 +167,7 @@ impl HostDir for JobState {
     }
 
     fn open_read(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Resource<File>> {
+        self.check_deadline()?;
         let start = Instant::now();
         if let Err(e) = self.handles.open(HandleKind::File)? {
             return Ok(Err(Error::Io(e)));
@@ -177,6 +179,7 @@ impl HostDir for JobState {
 
     fn digest(&mut self, dir: Resource<CapDir>, path: Vec<u8>) -> Wit<Vec<u8>> {
         // A file this job wrote was hashed as it was written.
+        self.check_deadline()?;
         let start = Instant::now();
         if let Ok(Some(digest)) = self.table.get(&dir)?.written_digest(&path) {
             self.calls.of(Hash).add(start, 0);
@@ -195,6 +198,7 @@ impl HostDir for JobState {
         path: Vec<u8>,
         mode: u32,
     ) -> Wit<Resource<FileWriter>> {
+        self.check_deadline()?;
         let start = Instant::now();
         if let Err(e) = self.handles.open(HandleKind::FileWriter)? {
             return Ok(Err(Error::Io(e)));
@@ -209,6 +213,7 @@ impl HostDir for JobState {
         dir: Resource<CapDir>,
         objects: Vec<fs::NewObject>,
     ) -> wasmtime::Result<Result<Vec<fs::XattrRefused>, (u32, Error)>> {
+        self.check_deadline()?;
         let start = Instant::now();
         let d = self.table.get(&dir)?;
         let mut refused = Vec::new();
@@ -322,6 +327,7 @@ impl HostDir for JobState {
 
 impl HostFile for JobState {
     fn read(&mut self, file: Resource<File>, max: u32) -> Wit<Vec<u8>> {
+        self.check_deadline()?;
         let start = Instant::now();
         let file = self.table.get_mut(&file)?;
         let mut buf = vec![0u8; max.min(MAX_READ) as usize];
@@ -349,6 +355,7 @@ impl blobs::Host for JobState {}
 
 impl HostBlobWriter for JobState {
     fn write(&mut self, writer: Resource<BlobWriter>, bytes: Vec<u8>) -> Wit<()> {
+        self.check_deadline()?;
         let start = Instant::now();
         let n = bytes.len();
         let max = self.limits.max_layer_written;
@@ -375,6 +382,7 @@ impl HostBlobWriter for JobState {
         path: Vec<u8>,
         size: u64,
     ) -> wasmtime::Result<Result<fs::Metadata, WriteFileError>> {
+        self.check_deadline()?;
         let start = Instant::now();
         if let Err(e) = self.handles.open(HandleKind::File)? {
             return Ok(Err(WriteFileError::File(Error::Io(e))));
@@ -449,6 +457,7 @@ impl JobState {
 
 impl blobs::HostBlobReader for JobState {
     fn read(&mut self, reader: Resource<BlobReader>, max: u32) -> Wit<Vec<u8>> {
+        self.check_deadline()?;
         let start = Instant::now();
         let reader = self.table.get_mut(&reader)?;
         let result = reader.read(max.min(MAX_READ) as usize).map_err(Error::Io);
@@ -466,6 +475,7 @@ impl blobs::HostBlobReader for JobState {
 
 impl fs::HostFileWriter for JobState {
     fn write(&mut self, file: Resource<FileWriter>, bytes: Vec<u8>) -> Wit<()> {
+        self.check_deadline()?;
         let start = Instant::now();
         let file = self.table.get_mut(&file)?;
         let result = file.write(&bytes).map_err(Error::from);
@@ -474,6 +484,7 @@ impl fs::HostFileWriter for JobState {
     }
 
     fn skip(&mut self, file: Resource<FileWriter>, len: u64) -> Wit<()> {
+        self.check_deadline()?;
         let start = Instant::now();
         let result = self.table.get_mut(&file)?.skip(len).map_err(Error::from);
         self.calls.of(Writing).add(start, 0);
@@ -502,6 +513,7 @@ impl blobs::HostHasher for JobState {
     }
 
     fn update(&mut self, hasher: Resource<Hasher>, bytes: Vec<u8>) -> wasmtime::Result<()> {
+        self.check_deadline()?;
         let start = Instant::now();
         let n = bytes.len();
         self.table.get_mut(&hasher)?.update(bytes);
@@ -522,6 +534,7 @@ impl blobs::HostHasher for JobState {
 
 impl blobs::HostTextWriter for JobState {
     fn write(&mut self, writer: Resource<TextSink>, text: String) -> Wit<()> {
+        self.check_deadline()?;
         let start = Instant::now();
         let n = text.len();
         let max = self.limits.max_layer_written;

@@ -87,6 +87,9 @@ pub struct JobState {
     hashing_cpu: Arc<AtomicU64>,
     /// The compressors of the layers the guest wrote.
     layers: Vec<Arc<LayerMeter>>,
+    /// When the job's time is up: the epoch deadline stops guest code, this stops a
+    /// job whose time goes into host calls (a large file copied into a layer).
+    deadline: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for JobState {
@@ -166,6 +169,19 @@ impl Sandbox {
         RepackerWorld::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(SandboxError::link)?;
         if wasi == Wasi::Trap {
+            // `blobs` names `fs.dir` (`write-file` takes one); the generated linking
+            // does not list that type under `blobs`, and the trap stubs would give it
+            // a type of their own. It is the same resource as `fs.dir`.
+            linker
+                .instance(BLOBS_INSTANCE)
+                .and_then(|mut blobs| {
+                    blobs.resource(
+                        "dir",
+                        wasmtime::component::ResourceType::host::<crate::capability::CapDir>(),
+                        |_, _| Ok(()),
+                    )
+                })
+                .map_err(SandboxError::link)?;
             linker
                 .define_unknown_imports_as_traps(&component)
                 .map_err(SandboxError::link)?;
@@ -186,21 +202,7 @@ impl Sandbox {
 
     /// A fresh store and instance bounded by `limits`.
     pub fn job(&self, limits: &Limits) -> Result<Job, SandboxError> {
-        let stderr = GuestStderr::default();
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
-        let state = JobState {
-            table: ResourceTable::new(),
-            wasi,
-            memory: MemoryCap::new(limits.max_memory_bytes()),
-            handles: Handles::new(limits.max_open_files),
-            stderr,
-            calls: HostCalls::default(),
-            limits: *limits,
-            over: None,
-            read: 0,
-            hashing_cpu: Arc::default(),
-            layers: Vec::new(),
-        };
+        let state = JobState::new(limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_hostcall_fuel(limits.hostcall_fuel());
@@ -268,6 +270,9 @@ impl Job {
     }
 }
 
+/// The `blobs` interface as the component imports it.
+const BLOBS_INSTANCE: &str = "repack:bundle/blobs@0.3.0";
+
 /// Advance the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
 fn spawn_ticker(engine: &Engine) {
     let weak = engine.weak();
@@ -292,6 +297,35 @@ impl JobState {
     /// The budget (of those the host counts in calls) the guest went past, if any.
     pub fn over_budget(&self) -> Option<Budget> {
         self.over
+    }
+
+    /// A new job's state: nothing granted, nothing counted, its time starting now.
+    fn new(limits: &Limits) -> Self {
+        let stderr = GuestStderr::default();
+        JobState {
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            memory: MemoryCap::new(limits.max_memory_bytes()),
+            handles: Handles::new(limits.max_open_files),
+            stderr,
+            calls: HostCalls::default(),
+            limits: *limits,
+            over: None,
+            read: 0,
+            hashing_cpu: Arc::default(),
+            layers: Vec::new(),
+            deadline: std::time::Instant::now().checked_add(limits.timeout),
+        }
+    }
+
+    /// Stop the guest if its time is up (checked on the way into host calls).
+    pub(crate) fn check_deadline(&mut self) -> wasmtime::Result<()> {
+        match self.deadline {
+            Some(deadline) if std::time::Instant::now() > deadline => {
+                Err(self.stop(Budget::Timeout))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Stop the guest: it went past `budget`.

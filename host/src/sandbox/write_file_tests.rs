@@ -13,19 +13,7 @@ use crate::layout::{BlobWriter, Compression, Layout};
 
 /// A job's state without an engine: the host calls alone.
 fn state(limits: Limits) -> JobState {
-    JobState {
-        table: ResourceTable::new(),
-        wasi: WasiCtx::builder().build(),
-        memory: MemoryCap::new(limits.max_memory_bytes()),
-        handles: Handles::new(limits.max_open_files),
-        stderr: GuestStderr::default(),
-        calls: HostCalls::default(),
-        limits,
-        over: None,
-        read: 0,
-        hashing_cpu: Arc::default(),
-        layers: Vec::new(),
-    }
+    JobState::new(&limits)
 }
 
 /// A granted tree (`f`, 300 KiB; `link -> ../outside`) and a plain-tar layer writer.
