@@ -4,7 +4,7 @@
 use crate::tree::{FsError, NewObject, Refused, TreeMut};
 
 /// Bytes of file contents queued before the batch is sent.
-const MAX_BYTES: usize = 2 << 20;
+const MAX_BYTES: usize = 512 << 10;
 /// Objects queued before the batch is sent.
 const MAX_OBJECTS: usize = 1024;
 

@@ -21,7 +21,7 @@ use crate::cpu::CountOnExit;
 /// Uncompressed bytes handed over per chunk.
 const CHUNK: usize = 256 << 10;
 /// Chunks decompressed ahead of the guest.
-const AHEAD: usize = 8;
+const AHEAD: usize = 4;
 
 /// The layer media types the host decompresses: the base types, with a compression
 /// suffix or none. Others are left to the guest, which refuses them.
