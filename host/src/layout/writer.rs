@@ -1,7 +1,6 @@
-//! Streaming layer blobs: the uncompressed tar is handed to a worker thread that hashes
-//! it (its diff_id) and compresses it (so both overlap with the guest's walk, which
-//! only hands chunks over) and writes it to a temp file whose compressed bytes are
-//! hashed too.
+//! Streaming layer blobs: the uncompressed tar is hashed (its diff_id) as it is handed
+//! in chunks to a worker thread that compresses it (so compression overlaps with the
+//! guest's walk) and writes it to a temp file whose compressed bytes it hashes too.
 
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Read, Write};
@@ -106,6 +105,10 @@ pub struct BlobWriter {
     size: u64,
     /// Bytes not yet handed to the compressor (at most [`CHUNK`]).
     pending: Vec<u8>,
+    /// sha256 of the uncompressed stream (the diff_id), taken on the writing thread as
+    /// chunks are handed over: it waits for the compressor anyway, whose own thread
+    /// has the compressed stream to hash and write.
+    diff: Sha256,
     queue: Option<SyncSender<Vec<u8>>>,
     worker: Option<JoinHandle<Result<Compressed, io::Error>>>,
     /// The temp file, for messages.
@@ -127,8 +130,6 @@ impl std::fmt::Debug for BlobWriter {
 
 /// The compressor's result.
 struct Compressed {
-    /// sha256 of the uncompressed stream.
-    diff_id: Digest,
     digest: Digest,
     size: u64,
     busy: Duration,
@@ -224,19 +225,18 @@ impl BlobWriter {
                     size: 0,
                     meter: worker_meter,
                 };
-                let mut diff = Sha256::new();
                 let (out, busy) = match compression {
-                    Compression::None => pump(out, &rx, &mut diff)?,
+                    Compression::None => pump(out, &rx)?,
                     Compression::Gzip => {
                         let threads = thread::available_parallelism().map_or(2, |n| n.get());
                         let level = flate2::Compression::new(GZIP_LEVEL);
                         let enc = ParallelGzip::counting(out, level, threads, Arc::clone(&cpu))?;
-                        pump(enc, &rx, &mut diff)?.0.finish()?
+                        pump(enc, &rx)?.0.finish()?
                     }
                     Compression::Zstd => {
                         let mut enc = zstd::stream::Encoder::new(out, 3)?;
                         enc.multithread(2)?;
-                        let (enc, busy) = pump(enc, &rx, &mut diff)?;
+                        let (enc, busy) = pump(enc, &rx)?;
                         let start = Instant::now();
                         let busy = busy + start.elapsed();
                         let out = enc.finish()?;
@@ -257,7 +257,6 @@ impl BlobWriter {
                 let file = inner.into_inner().map_err(|e| e.into_error())?;
                 handle::finish(&file, owner)?;
                 Ok(Compressed {
-                    diff_id: Digest::from_raw(&diff.finalize()),
                     digest: Digest::from_raw(&hash.finalize()),
                     size,
                     busy,
@@ -268,6 +267,7 @@ impl BlobWriter {
             meter,
             size: 0,
             pending: Vec::new(),
+            diff: Sha256::new(),
             queue: Some(tx),
             worker: Some(worker),
             path,
@@ -361,6 +361,7 @@ impl BlobWriter {
     }
 
     fn send(&mut self, chunk: Vec<u8>) -> Result<(), String> {
+        self.diff.update(&chunk);
         let queue = self.queue.as_ref().ok_or("the layer is already finished")?;
         if queue.send(chunk).is_err() {
             // The worker stopped: say why.
@@ -399,7 +400,7 @@ impl BlobWriter {
         }
         let compressed = self.stop().map_err(LayoutError::io(&self.path))?;
         Ok(WrittenBlob {
-            diff_id: compressed.diff_id,
+            diff_id: Digest::from_raw(&std::mem::take(&mut self.diff).finalize()),
             uncompressed_size: self.size,
             digest: compressed.digest,
             size: compressed.size,
@@ -421,15 +422,10 @@ impl Drop for BlobWriter {
     }
 }
 
-/// Feed every queued chunk into `diff` and `w`; return `w` and the time spent writing.
-fn pump<W: Write>(
-    mut w: W,
-    rx: &std::sync::mpsc::Receiver<Vec<u8>>,
-    diff: &mut Sha256,
-) -> io::Result<(W, Duration)> {
+/// Feed every queued chunk into `w`; return `w` and the time spent writing.
+fn pump<W: Write>(mut w: W, rx: &std::sync::mpsc::Receiver<Vec<u8>>) -> io::Result<(W, Duration)> {
     let mut busy = Duration::ZERO;
     for chunk in rx {
-        diff.update(&chunk);
         let start = Instant::now();
         w.write_all(&chunk)?;
         busy += start.elapsed();
