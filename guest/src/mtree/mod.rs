@@ -44,12 +44,12 @@ pub fn manifest_to<E: From<WalkError>>(
 
 /// Walk `tree` and return its whole manifest.
 pub fn manifest(tree: &dyn Tree, header: &Header) -> Result<String, WalkError> {
-    let mut writer = Writer::new(header);
-    walk::<WalkError>(tree, &mut |event| {
-        writer.event(&event);
+    let mut text = String::new();
+    manifest_to::<WalkError>(tree, header, usize::MAX, &mut |piece| {
+        text = piece;
         Ok(())
     })?;
-    Ok(writer.finish())
+    Ok(text)
 }
 
 #[cfg(test)]

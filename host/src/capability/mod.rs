@@ -392,9 +392,14 @@ impl CapDir {
     /// SHA-256 of the contents of the regular file at `path`: for a file this handle
     /// wrote, the digest taken while it was written; otherwise read and hashed.
     pub fn digest(&self, path: &[u8]) -> Result<[u8; 32], CapError> {
-        if let Some(digest) = self.written_digest(path)? {
-            return Ok(digest);
+        match self.written_digest(path)? {
+            Some(digest) => Ok(digest),
+            None => self.digest_contents(path),
         }
+    }
+
+    /// SHA-256 of the contents of the regular file at `path`, read and hashed.
+    pub fn digest_contents(&self, path: &[u8]) -> Result<[u8; 32], CapError> {
         let mut file = self.open_read(path)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; READ_CHUNK];

@@ -39,9 +39,7 @@ pub fn layer_compression(media_type: &str) -> Option<Compression> {
     }
     match suffix {
         "" => Some(Compression::None),
-        "gzip" => Some(Compression::Gzip),
-        "zstd" => Some(Compression::Zstd),
-        _ => None,
+        suffix => Compression::from_suffix(suffix),
     }
 }
 

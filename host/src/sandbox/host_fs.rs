@@ -189,7 +189,7 @@ impl HostDir for JobState {
         if let Ok(meta) = self.table.get(&dir)?.metadata(&path) {
             self.count_read(meta.size)?;
         }
-        self.with_dir(Hash, &dir, |d| d.digest(&path).map(|h| h.to_vec()))
+        self.with_dir(Hash, &dir, |d| d.digest_contents(&path).map(|h| h.to_vec()))
     }
 
     fn create_file(
