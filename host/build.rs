@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
 
+use sha2::{Digest, Sha256};
+
 const TARGET: &str = "wasm32-wasip2";
 const GUEST: &str = "repack-guest";
 
@@ -64,6 +66,14 @@ fn main() {
     let embedded = out_dir.join("repack-guest.wasm");
     fs::copy(&wasm, &embedded).expect("copying the guest component");
     println!("cargo:rustc-env=REPACK_GUEST_WASM={}", embedded.display());
+    // The compiled-component cache is keyed by this digest; taking it here saves
+    // hashing the embedded bytes at every start.
+    let bytes = fs::read(&embedded).expect("reading the guest component");
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("cargo:rustc-env=REPACK_GUEST_SHA256={digest}");
 }
 
 /// Fail with the exact fix when the wasm32-wasip2 standard library is missing.

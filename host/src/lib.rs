@@ -40,5 +40,8 @@ pub use sandbox::{Budget, ComponentSource, Limits, SandboxError, Usage, metered}
 /// The guest component built by `build.rs` for wasm32-wasip2.
 pub const GUEST_COMPONENT: &[u8] = include_bytes!(env!("REPACK_GUEST_WASM"));
 
+/// The SHA-256 of [`GUEST_COMPONENT`], hex, taken by `build.rs`.
+pub const GUEST_COMPONENT_SHA256: &str = env!("REPACK_GUEST_SHA256");
+
 /// The WIT contract [`GUEST_COMPONENT`] was built from (`repack:bundle`).
 pub const GUEST_WIT: &str = include_str!("../../wit/repack.wit");

@@ -1,6 +1,6 @@
 //! The compiled-component cache.
 //!
-//! Compiling the component takes a noticeable fraction of a second; deserializing a
+//! Compiling the component takes a noticeable fraction of a second; mapping a
 //! compiled copy takes well under a millisecond. Compiled copies live under the user's
 //! cache directory (`$REPACK_CACHE_DIR`, else `$XDG_CACHE_HOME/repack`, else
 //! `~/.cache/repack`), named by the SHA-256 of the component bytes and the engine's
@@ -15,8 +15,10 @@
 //! others can write). Copies are written with mode 0600.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -40,13 +42,20 @@ pub fn default_dir() -> Option<PathBuf> {
         .or_else(|| env("HOME").map(|d| d.join(".cache/repack")))
 }
 
-/// The cache file name for `bytes` compiled by `engine`.
-fn key(engine: &Engine, bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes`, hex: what names a component's compiled copies.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The cache file name for the component with SHA-256 `digest` (hex) compiled by
+/// `engine`.
+fn key(engine: &Engine, digest: &str) -> String {
     let mut compat = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut compat);
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}-{:016x}.cwasm", compat.finish())
+    format!("{digest}-{:016x}.cwasm", compat.finish())
 }
 
 /// Why an object in the cache is not trusted, if it is not: it must belong to the
@@ -97,8 +106,8 @@ fn open_dir(path: &Path) -> Option<Dir> {
     Some(dir)
 }
 
-/// The bytes of the compiled copy `name` in `dir`, if there is a trusted one.
-fn read_trusted(dir: &Dir, name: &str, shown: &Path) -> Option<Vec<u8>> {
+/// The compiled copy `name` in `dir`, opened for reading, if there is a trusted one.
+fn open_trusted(dir: &Dir, name: &str, shown: &Path) -> Option<File> {
     let file = match handle::open_regular(dir, name) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -118,31 +127,59 @@ fn read_trusted(dir: &Dir, name: &str, shown: &Path) -> Option<Vec<u8>> {
         );
         return None;
     }
-    let mut bytes = Vec::new();
-    (&file).read_to_end(&mut bytes).ok()?;
-    Some(bytes)
+    Some(file)
 }
 
-/// Load the component for `bytes`: from the cache when a trusted compiled copy exists,
-/// else compile it and store the result.
-pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Component, SandboxError> {
+/// Load the compiled copy opened as `file`. It is mapped rather than read and copied
+/// (a few milliseconds less at every start): wasmtime maps the path it is given, and
+/// `/proc/self/fd/N` reopens the very file checked. Without `/proc` it is read.
+///
+/// # Safety
+///
+/// `file` is a [`Component::serialize`] output of `engine`'s configuration that no one
+/// but this user writes (see [`open_trusted`]). Copies are replaced by rename, never
+/// written in place, so a mapped copy does not change under the component.
+#[allow(unsafe_code)]
+unsafe fn deserialize(engine: &Engine, file: &File) -> wasmtime::Result<Component> {
+    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    // SAFETY: as this function's.
+    match unsafe { Component::deserialize_file(engine, &by_fd) } {
+        Ok(component) => Ok(component),
+        Err(mapped) => {
+            tracing::debug!("mapping the compiled component failed ({mapped:#}); reading it");
+            let mut bytes = Vec::new();
+            (&*file).read_to_end(&mut bytes)?;
+            // SAFETY: as this function's.
+            unsafe { Component::deserialize(engine, &bytes) }
+        }
+    }
+}
+
+/// Load the component for `bytes` (SHA-256 `digest`, hex): from the cache when a
+/// trusted compiled copy exists, else compile it and store the result.
+pub fn load(
+    engine: &Engine,
+    bytes: &[u8],
+    digest: &str,
+    dir: Option<&Path>,
+) -> Result<Component, SandboxError> {
     let Some(path) = dir else {
         return compile(engine, bytes);
     };
     let Some(dir) = open_dir(path) else {
         return compile(engine, bytes);
     };
-    let name = key(engine, bytes);
+    let name = key(engine, digest);
     let shown = path.join(&name);
-    if let Some(compiled) = read_trusted(&dir, &name, &shown) {
-        // SAFETY: the bytes come from a regular file owned by the effective user, in a
-        // directory owned by that user, neither writable by anyone else (checked above
-        // on the very descriptors read): a file only this user (or root) could have
+    if let Some(compiled) = open_trusted(&dir, &name, &shown) {
+        // SAFETY: the file is a regular file owned by the effective user, in a
+        // directory owned by that user, neither writable by anyone else (checked on
+        // the very descriptors used): a file only this user (or root) could have
         // written, and we write nothing there but `Component::serialize` output of this
         // engine configuration (the name carries its compatibility hash). wasmtime
         // checks the header on load.
         #[allow(unsafe_code)]
-        match unsafe { Component::deserialize(engine, &compiled) } {
+        match unsafe { deserialize(engine, &compiled) } {
             Ok(component) => {
                 tracing::debug!(path = %shown.display(), "loaded compiled component from cache");
                 return Ok(component);

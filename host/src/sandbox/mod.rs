@@ -153,13 +153,18 @@ impl Sandbox {
         config.wasm_component_model(true);
         let engine = Engine::new(&config).map_err(SandboxError::engine)?;
         let component: Component = match source {
-            ComponentSource::Embedded => cache::load(&engine, crate::GUEST_COMPONENT, cache)?,
+            ComponentSource::Embedded => cache::load(
+                &engine,
+                crate::GUEST_COMPONENT,
+                crate::GUEST_COMPONENT_SHA256,
+                cache,
+            )?,
             ComponentSource::File(path) => {
                 let bytes = std::fs::read(path).map_err(|e| SandboxError::Component {
                     path: path.clone(),
                     cause: e.to_string(),
                 })?;
-                cache::load(&engine, &bytes, cache)?
+                cache::load(&engine, &bytes, &cache::sha256_hex(&bytes), cache)?
             }
         };
         let mut linker = Linker::new(&engine);
