@@ -16,7 +16,7 @@ use repack::bundle::fs::{self as wit};
 use crate::ids::{IdMapping, MapOptions};
 use crate::mtree;
 use crate::repack::{self as job, FileError, LayerOptions, RepackError, Sink};
-use crate::statcache::{Cached, StatCache};
+use crate::statcache::{self, StatCache};
 use crate::stopwatch::Clock;
 use crate::tree::{
     Entry, FileReader, FileWrite, FsError, Kind, Metadata, NewKind, NewObject, Refused, Time, Tree,
@@ -84,33 +84,24 @@ impl Guest for Component {
         manifest: &TextWriter,
         stat_cache: &TextWriter,
     ) -> Result<(), Failure> {
-        let empty = StatCache::default();
-        let host = HostTree(root);
-        let cached = Cached::streaming(&host, &empty, now, racy_window);
         let cache_failure = |e: wit::Error| Failure {
             path: String::new(),
             message: format!("writing the stat cache: {}", FsError::from(e)),
         };
-        mtree::manifest_to::<Failure>(
-            &cached,
+        statcache::manifest_and_cache::<Failure>(
+            &HostTree(root),
             &self::header(header),
+            now,
+            racy_window,
             MANIFEST_PIECE,
             &mut |text: String| {
                 manifest.write(&text).map_err(|e| Failure {
                     path: String::new(),
                     message: format!("writing the manifest: {}", FsError::from(e)),
-                })?;
-                if cached.pending_text() >= MANIFEST_PIECE {
-                    stat_cache
-                        .write(&cached.take_text())
-                        .map_err(cache_failure)?;
-                }
-                Ok(())
+                })
             },
-        )?;
-        stat_cache
-            .write(&cached.finish(now, racy_window))
-            .map_err(cache_failure)
+            &mut |text: String| stat_cache.write(&text).map_err(cache_failure),
+        )
     }
 
     fn repack(

@@ -27,6 +27,9 @@ pub enum Event<'a> {
         keywords: &'a [String],
         /// Its extended attributes.
         xattrs: &'a [(Vec<u8>, Vec<u8>)],
+        /// Vouched for as unchanged (see [`walk_vouched`]): no keywords, no
+        /// attributes.
+        vouched: bool,
     },
     /// A non-directory inside the current directory.
     Object {
@@ -43,6 +46,9 @@ pub enum Event<'a> {
         xattrs: &'a [(Vec<u8>, Vec<u8>)],
         /// A symlink's target.
         link: Option<&'a [u8]>,
+        /// Vouched for as unchanged (see [`walk_vouched`]): no keywords, no
+        /// attributes, no link target.
+        vouched: bool,
     },
     /// Leaving the current directory.
     Up,
@@ -78,14 +84,34 @@ fn at(path: &[u8]) -> impl FnOnce(FsError) -> WalkError + '_ {
     }
 }
 
-/// A directory whose subdirectories are still to be visited.
+/// A directory whose subdirectories are still to be visited, each with its attributes
+/// when the listing gave them.
 struct Frame {
     path: Vec<u8>,
-    subdirs: std::vec::IntoIter<(Entry, Xattrs)>,
+    subdirs: std::vec::IntoIter<(Entry, Option<Xattrs>)>,
 }
+
+/// Says whether an object (its path and the state the listing gave) is known to be
+/// unchanged, so that its keywords need not be built.
+pub type Vouch<'a> = &'a dyn Fn(&[u8], &Metadata) -> bool;
 
 /// Walk `tree`, calling `visit` for every step in manifest order.
 pub fn walk<E>(tree: &dyn Tree, visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>) -> Result<(), E>
+where
+    E: From<WalkError>,
+{
+    walk_vouched(tree, None, visit)
+}
+
+/// [`walk`], asking `vouch` about each object first: one it vouches for is visited
+/// with `vouched` set and neither keywords nor attributes nor link target, none of
+/// them read. With a `vouch`, directories are listed without attributes, and those of
+/// each object not vouched for are read on their own.
+pub fn walk_vouched<E>(
+    tree: &dyn Tree,
+    vouch: Option<Vouch<'_>>,
+    visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
+) -> Result<(), E>
 where
     E: From<WalkError>,
 {
@@ -93,16 +119,8 @@ where
     if root_meta.kind != Kind::Directory {
         return Err(at(b"")(FsError::Io("the root is not a directory".into())).into());
     }
-    let root_xattrs = tree.xattrs(b"").map_err(at(b""))?;
-    let root_kws = keywords(tree, b"", &root_meta, &root_xattrs, None).map_err(at(b""))?;
-    visit(Event::Dir {
-        path: b"",
-        name: b".",
-        meta: &root_meta,
-        keywords: &root_kws,
-        xattrs: &root_xattrs,
-    })?;
-    let mut stack = vec![enter(tree, Vec::new(), visit)?];
+    visit_dir(tree, vouch, b"", b".", &root_meta, None, visit)?;
+    let mut stack = vec![enter(tree, vouch, Vec::new(), visit)?];
     while let Some(frame) = stack.last_mut() {
         let Some((dir, xattrs)) = frame.subdirs.next() else {
             stack.pop();
@@ -110,48 +128,116 @@ where
             continue;
         };
         let path = join(&frame.path, &dir.name);
-        let kws = keywords(tree, &path, &dir.meta, &xattrs, None).map_err(at(&path))?;
-        visit(Event::Dir {
-            path: &path,
-            name: &dir.name,
-            meta: &dir.meta,
-            keywords: &kws,
-            xattrs: &xattrs,
-        })?;
-        stack.push(enter(tree, path, visit)?);
+        visit_dir(tree, vouch, &path, &dir.name, &dir.meta, xattrs, visit)?;
+        stack.push(enter(tree, vouch, path, visit)?);
     }
     Ok(())
+}
+
+/// The attributes of the object at `path`: those listed, or else read.
+fn attributes(tree: &dyn Tree, path: &[u8], listed: Option<Xattrs>) -> Result<Xattrs, FsError> {
+    match listed {
+        Some(x) => Ok(x),
+        None => tree.xattrs(path),
+    }
+}
+
+/// Visit the directory at `path` (its contents come next, from [`enter`]).
+fn visit_dir<E>(
+    tree: &dyn Tree,
+    vouch: Option<Vouch<'_>>,
+    path: &[u8],
+    name: &[u8],
+    meta: &Metadata,
+    listed: Option<Xattrs>,
+    visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<WalkError>,
+{
+    if vouch.is_some_and(|v| v(path, meta)) {
+        return visit(Event::Dir {
+            path,
+            name,
+            meta,
+            keywords: &[],
+            xattrs: &[],
+            vouched: true,
+        });
+    }
+    let xattrs = attributes(tree, path, listed).map_err(at(path))?;
+    let kws = keywords(tree, path, meta, &xattrs, None).map_err(at(path))?;
+    visit(Event::Dir {
+        path,
+        name,
+        meta,
+        keywords: &kws,
+        xattrs: &xattrs,
+        vouched: false,
+    })
 }
 
 /// Visit the non-directories of the directory at `path` and return its subdirectories.
 fn enter<E>(
     tree: &dyn Tree,
+    vouch: Option<Vouch<'_>>,
     path: Vec<u8>,
     visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
 ) -> Result<Frame, E>
 where
     E: From<WalkError>,
 {
-    let mut entries = tree.read_dir_xattrs(&path).map_err(at(&path))?;
+    let mut entries: Vec<(Entry, Option<Xattrs>)> = match vouch {
+        None => tree
+            .read_dir_xattrs(&path)
+            .map_err(at(&path))?
+            .into_iter()
+            .map(|(e, x)| (e, Some(x)))
+            .collect(),
+        Some(_) => tree
+            .read_dir(&path)
+            .map_err(at(&path))?
+            .into_iter()
+            .map(|e| (e, None))
+            .collect(),
+    };
     entries.sort_unstable_by(|a, b| bytes::cmp(&a.0.name, &b.0.name));
     let (subdirs, objects): (Vec<_>, Vec<_>) = entries
         .into_iter()
         .partition(|e| e.0.meta.kind == Kind::Directory);
-    for (object, xattrs) in &objects {
+    for (object, listed) in objects {
         let child = join(&path, &object.name);
+        if vouch.is_some_and(|v| v(&child, &object.meta)) {
+            visit(Event::Object {
+                path: &child,
+                name: &object.name,
+                meta: &object.meta,
+                keywords: &[],
+                xattrs: &[],
+                link: None,
+                vouched: true,
+            })?;
+            continue;
+        }
+        let xattrs = match (listed, object.meta.kind.lists_xattrs()) {
+            (Some(x), _) => x,
+            (None, true) => tree.xattrs(&child).map_err(at(&child))?,
+            (None, false) => Vec::new(),
+        };
         let link = match object.meta.kind {
             Kind::Symlink => Some(tree.read_link(&child).map_err(at(&child))?),
             _ => None,
         };
         let kws =
-            keywords(tree, &child, &object.meta, xattrs, link.as_deref()).map_err(at(&child))?;
+            keywords(tree, &child, &object.meta, &xattrs, link.as_deref()).map_err(at(&child))?;
         visit(Event::Object {
             path: &child,
             name: &object.name,
             meta: &object.meta,
             keywords: &kws,
-            xattrs,
+            xattrs: &xattrs,
             link: link.as_deref(),
+            vouched: false,
         })?;
     }
     Ok(Frame {

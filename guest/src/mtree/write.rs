@@ -52,8 +52,15 @@ impl Writer {
         }
     }
 
-    /// Append one walk event.
+    /// Append one walk event (never one vouched for: it has no keywords).
     pub fn event(&mut self, event: &Event<'_>) {
+        debug_assert!(
+            !matches!(
+                event,
+                Event::Dir { vouched: true, .. } | Event::Object { vouched: true, .. }
+            ),
+            "a manifest is written from keywords"
+        );
         match *event {
             Event::Dir {
                 path,

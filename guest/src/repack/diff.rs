@@ -140,38 +140,44 @@ impl<'a> Differ<'a> {
         self.get(path).is_some()
     }
 
-    /// Take one walk event into account.
-    pub fn event(&self, event: &Event<'_>) {
-        let (path, meta, keywords, xattrs, link) = match *event {
+    /// Take one walk event into account: whether the object agrees with the manifest
+    /// (a step up does).
+    pub fn event(&self, event: &Event<'_>) -> bool {
+        let (path, meta, keywords, xattrs, link, vouched) = match *event {
             Event::Dir {
                 path,
                 meta,
                 keywords,
                 xattrs,
+                vouched,
                 ..
-            } => (path, meta, keywords, xattrs, None),
+            } => (path, meta, keywords, xattrs, None, vouched),
             Event::Object {
                 path,
                 meta,
                 keywords,
                 xattrs,
                 link,
+                vouched,
                 ..
-            } => (path, meta, keywords, xattrs, link),
-            Event::Up => return,
+            } => (path, meta, keywords, xattrs, link, vouched),
+            Event::Up => return true,
         };
         let (kind, was_directory) = match self.get(path) {
             None => (DeltaKind::Added, false),
             Some((old, seen)) => {
                 seen.set(true);
-                if Self::unchanged(old, keywords) {
-                    return;
+                if vouched || Self::unchanged(old, keywords) {
+                    return true;
                 }
                 let was_dir = old.get("type") == Some("dir");
                 (DeltaKind::Modified, was_dir && meta.kind != Kind::Directory)
             }
         };
+        // A vouched-for object the manifest lacks (a cache naming another manifest of
+        // the same text) is an addition whose attributes and target were not read.
         let known = match (link, meta.kind.lists_xattrs()) {
+            _ if vouched => Known::Nothing,
             (Some(target), _) => Known::Link(target.to_vec()),
             (None, true) => Known::Xattrs(xattrs.to_vec()),
             (None, false) => Known::Nothing,
@@ -184,6 +190,7 @@ impl<'a> Differ<'a> {
             was_directory,
             known,
         });
+        false
     }
 
     fn unchanged(old: &Keywords<'_>, new: &[String]) -> bool {

@@ -16,10 +16,10 @@ pub mod unhashed;
 use thiserror::Error;
 
 use crate::display::display;
-use crate::mtree::{self, Header, ParseError, WalkError, Writer};
-use crate::statcache::{Cached, StatCache};
+use crate::mtree::{self, Header, ParseError, Vouch, WalkError, Writer};
+use crate::statcache::{Cached, StatCache, fingerprint};
 use crate::stopwatch::{Clock, Lap, Stopwatch};
-use crate::tree::{FsError, Tree};
+use crate::tree::{FsError, Metadata, Tree};
 
 pub use diff::{Delta, DeltaKind, Known};
 pub use layer::{LayerOptions, Written};
@@ -55,7 +55,7 @@ pub struct Summary {
     pub manifest: Option<String>,
     /// The new stat cache ([`repack`]; [`repack_to`] hands it on in pieces instead).
     pub stat_cache: String,
-    /// Digests taken from the old stat cache.
+    /// Objects the old stat cache vouched for or gave the digest of.
     pub cache_hits: u64,
     /// Time spent in each phase: `parse`, `walk`, `tar`, `cache`.
     pub phases: Vec<Lap>,
@@ -144,20 +144,36 @@ pub fn repack_to<S: Sink>(
     cache_out: &mut dyn FnMut(String) -> Result<(), RepackError>,
 ) -> Result<(S, Summary), RepackError> {
     let mut watch = Stopwatch::new(options.clock);
+    let compared = fingerprint::text(&options.manifest);
     let recorded = mtree::parse(&options.manifest)?;
     let differ = diff::Differ::new(recorded);
     let mut writer = options.refresh.as_ref().map(Writer::new);
-    let cached = Cached::streaming(tree, &options.stat_cache, options.now, options.racy_window);
+    // A new manifest is written from every object's keywords: nothing is vouched for.
+    let vouching = writer.is_none().then_some(&compared);
+    let cached = Cached::new(
+        tree,
+        &options.stat_cache,
+        vouching,
+        options.now,
+        options.racy_window,
+    );
     let tree: &dyn Tree = &cached;
     // A new manifest needs every digest; a diff only those of files it can compare.
     let unhashed = unhashed::Unhashed::new(tree, &differ);
     let walked: &dyn Tree = if writer.is_some() { tree } else { &unhashed };
+    let vouch = |path: &[u8], meta: &Metadata| cached.vouches(path, meta);
+    let vouch: Option<Vouch<'_>> = cached.vouching().then_some(&vouch);
     watch.lap("parse");
-    mtree::walk::<RepackError>(walked, &mut |event| {
-        if let Some(w) = writer.as_mut() {
-            w.event(&event);
+    mtree::walk_vouched::<RepackError>(walked, vouch, &mut |event| {
+        let agrees = differ.event(&event);
+        match writer.as_mut() {
+            // Every object agrees with the manifest made of it.
+            Some(w) => {
+                w.event(&event);
+                cached.record_event(&event, true);
+            }
+            None => cached.record_event(&event, agrees),
         }
-        differ.event(&event);
         if cached.pending_text() >= CACHE_PIECE {
             cache_out(cached.take_text())?;
         }
@@ -169,10 +185,8 @@ pub fn repack_to<S: Sink>(
     let (sink, written) = layer::write(tree, deltas, &options.layer, sink)?;
     watch.lap("tar");
     let cache_hits = cached.hits();
-    let rest = cached.finish(options.now, options.racy_window);
-    if !rest.is_empty() {
-        cache_out(rest)?;
-    }
+    let named = manifest.as_deref().map_or(compared, fingerprint::text);
+    cache_out(cached.finish(&named))?;
     watch.lap("cache");
     Ok((
         sink,

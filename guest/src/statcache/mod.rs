@@ -1,0 +1,206 @@
+//! The stat cache: what a walk learned about each object of a rootfs, named by the
+//! object's state, kept in the bundle so the next repack need not learn it again.
+//!
+//! For each object the cache keeps a [fingerprint](fingerprint::object) of its path
+//! and status (kind, inode, size, mode, owner, link count, device numbers, mtime,
+//! ctime), then what is known of that state:
+//!
+//! - whether it **agrees** with the bundle's manifest, the one whose text has the
+//!   fingerprint named on the cache's last line: every keyword umoci compares is the
+//!   manifest's. A later walk that finds the object in the same state, comparing with
+//!   the same manifest, need not read its attributes, its link target or its digest,
+//!   nor build and compare its keywords: it is unchanged.
+//! - a regular file's **SHA-256**, reused whatever the manifest says.
+//!
+//! Nothing about an object can change without its ctime changing. The kernel stamps
+//! ctime from a coarse clock, though: a change in the same tick as the one that set the
+//! recorded ctime would leave it unchanged. An object is therefore only recorded when
+//! its ctime is older than a time taken before the walk began by more than the racy
+//! window the host passes (the "racy" case git also guards against). A missing, stale
+//! or corrupt cache only costs the work it would have saved; it never changes a result.
+//!
+//! Text format: a first line `repack-statcache 2`; one line per object,
+//! `<fingerprint> <=|-> [<sha256>]` (32 and 64 lowercase hex digits; `=` when it agrees
+//! with the manifest, `-` when not); a last line `manifest <fingerprint>`.
+
+pub mod cached;
+pub mod fingerprint;
+
+pub use cached::{Cached, manifest_and_cache};
+pub use fingerprint::Fingerprint;
+
+/// The first line of a cache file.
+pub const MAGIC: &str = "repack-statcache 2";
+
+/// The label of the last line, naming the manifest.
+const MANIFEST: &str = "manifest ";
+
+/// No digest (in [`Record::digest`]).
+const NO_DIGEST: u32 = u32::MAX;
+
+/// One object's line: its fingerprint, whether it agrees, and where its digest is.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    fingerprint: Fingerprint,
+    /// Index into [`StatCache::digests`], or [`NO_DIGEST`].
+    digest: u32,
+    agrees: bool,
+}
+
+/// What the cache knows of one object state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    /// It agrees with the manifest the cache names.
+    pub agrees: bool,
+    /// Its SHA-256 (regular files).
+    pub digest: Option<[u8; 32]>,
+}
+
+/// A parsed cache: records sorted by fingerprint, looked up by binary search (one
+/// allocation for all records where a map costs one per node), and the digests apart
+/// (most objects of a tree are no regular files, and have none).
+#[derive(Debug, Default, Clone)]
+pub struct StatCache {
+    records: Vec<Record>,
+    digests: Vec<[u8; 32]>,
+    /// The fingerprint of the manifest the records agree with.
+    manifest: Option<Fingerprint>,
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Exactly `N` bytes from the hex digits of `text`.
+fn parse_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+fn parse_fingerprint(text: &[u8]) -> Option<Fingerprint> {
+    let bytes: [u8; 16] = parse_hex(text)?;
+    let (a, b) = bytes.split_at(8);
+    Some([
+        u64::from_be_bytes(a.try_into().ok()?),
+        u64::from_be_bytes(b.try_into().ok()?),
+    ])
+}
+
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Append the hex digits of `bytes`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+}
+
+fn push_fingerprint(out: &mut String, f: &Fingerprint) {
+    push_hex(out, &f[0].to_be_bytes());
+    push_hex(out, &f[1].to_be_bytes());
+}
+
+/// Append one object's line.
+fn push_line(out: &mut String, f: &Fingerprint, agrees: bool, digest: Option<&[u8; 32]>) {
+    push_fingerprint(out, f);
+    out.push_str(if agrees { " =" } else { " -" });
+    if let Some(d) = digest {
+        out.push(' ');
+        push_hex(out, d);
+    }
+    out.push('\n');
+}
+
+/// The last line, naming the manifest the records agree with.
+fn push_trailer(out: &mut String, manifest: &Fingerprint) {
+    out.push_str(MANIFEST);
+    push_fingerprint(out, manifest);
+    out.push('\n');
+}
+
+impl StatCache {
+    /// Parse cache text; anything malformed is a one-line reason (the caller then
+    /// works without a cache).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut lines = text.lines();
+        if lines.next() != Some(MAGIC) {
+            return Err("not a repack stat cache of this version (unknown first line)".into());
+        }
+        let mut cache = StatCache::default();
+        // One allocation of the right size: a cache of millions of lines would
+        // otherwise pass through doublings that hold up to twice the list.
+        cache
+            .records
+            .reserve_exact(text.bytes().filter(|&b| b == b'\n').count());
+        for (n, line) in lines.enumerate() {
+            let bad = || format!("line {}: malformed", n + 2);
+            if cache.manifest.is_some() {
+                return Err(format!("line {}: after the manifest line", n + 2));
+            }
+            if let Some(rest) = line.strip_prefix(MANIFEST) {
+                cache.manifest = Some(parse_fingerprint(rest.as_bytes()).ok_or_else(bad)?);
+                continue;
+            }
+            let line = line.as_bytes();
+            let fingerprint = line.get(..32).and_then(parse_fingerprint).ok_or_else(bad)?;
+            let (agrees, rest) = match line.get(32..) {
+                Some([b' ', b'=', rest @ ..]) => (true, rest),
+                Some([b' ', b'-', rest @ ..]) => (false, rest),
+                _ => return Err(bad()),
+            };
+            let digest = match rest {
+                [] => NO_DIGEST,
+                [b' ', hex @ ..] => {
+                    cache.digests.push(parse_hex(hex).ok_or_else(bad)?);
+                    u32::try_from(cache.digests.len() - 1).map_err(|_| bad())?
+                }
+                _ => return Err(bad()),
+            };
+            cache.records.push(Record {
+                fingerprint,
+                digest,
+                agrees,
+            });
+        }
+        // A later line for the same state wins: reversed, a stable sort puts it first
+        // of its run, where dedup keeps it.
+        cache.records.reverse();
+        cache.records.sort_by_key(|r| r.fingerprint);
+        cache
+            .records
+            .dedup_by(|later, first| later.fingerprint == first.fingerprint);
+        Ok(cache)
+    }
+
+    /// The fingerprint of the manifest the cache's records agree with.
+    pub fn manifest(&self) -> Option<Fingerprint> {
+        self.manifest
+    }
+
+    /// What is known of the object state `fingerprint`.
+    pub fn get(&self, fingerprint: &Fingerprint) -> Option<Known> {
+        let i = self
+            .records
+            .binary_search_by(|r| r.fingerprint.cmp(fingerprint))
+            .ok()?;
+        let r = self.records[i];
+        Some(Known {
+            agrees: r.agrees,
+            digest: (r.digest != NO_DIGEST).then(|| self.digests[r.digest as usize]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
