@@ -4,6 +4,7 @@
 //! holds half a million of them); only lines joined by a continuation own theirs.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
 use thiserror::Error;
 
@@ -89,25 +90,53 @@ impl<'a> Keywords<'a> {
     }
 }
 
-/// One entry of a parsed manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of a parsed manifest: its path, and its keywords as written, turned into
+/// [`Keywords`] only when asked for ([`ParsedEntry::keywords`]). A repack that the stat
+/// cache tells most entries are unchanged never looks at theirs.
+#[derive(Debug, Clone)]
 pub struct ParsedEntry<'a> {
     /// Path relative to the root, lexically cleaned: `.` for the root, then `etc`,
     /// `etc/passwd` (raw bytes, decoded from `vis`).
     pub path: Vec<u8>,
-    /// The entry's effective keywords: the `/set` in force merged with its own (its own
-    /// win). Values are as written (`link` stays `vis`-encoded).
-    pub keywords: Keywords<'a>,
+    /// The `/set` in force at the entry (shared by all entries under it).
+    set: Rc<Keywords<'a>>,
+    /// The entry's own keyword tokens, as written (checked when parsed).
+    own: Cow<'a, str>,
 }
 
-impl ParsedEntry<'_> {
+impl<'a> ParsedEntry<'a> {
+    /// The entry's effective keywords: the `/set` in force merged with its own (its own
+    /// win). Values are as written (`link` stays `vis`-encoded).
+    pub fn keywords(&self) -> Keywords<'a> {
+        let mut keywords = (*self.set).clone();
+        for t in tokens(&self.own) {
+            let (key, value) = keyword(t).unwrap_or((t, ""));
+            keywords.insert(token(&self.own, key), token(&self.own, value));
+        }
+        keywords
+    }
+
     /// The same entry, owning its text.
     pub fn into_owned(self) -> ParsedEntry<'static> {
         ParsedEntry {
             path: self.path,
-            keywords: self.keywords.into_owned(),
+            set: Rc::new((*self.set).clone().into_owned()),
+            own: Cow::Owned(self.own.into_owned()),
         }
     }
+}
+
+impl PartialEq for ParsedEntry<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.keywords() == other.keywords()
+    }
+}
+
+impl Eq for ParsedEntry<'_> {}
+
+/// The tokens of `text`: separated by runs of spaces and tabs.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split([' ', '\t']).filter(|t| !t.is_empty())
 }
 
 /// A manifest that does not parse.
@@ -149,7 +178,7 @@ fn token<'a>(line: &Cow<'a, str>, t: &str) -> Cow<'a, str> {
 /// after a comment are taken as the rest of that comment.
 pub fn parse(text: &str) -> Result<Vec<ParsedEntry<'_>>, ParseError> {
     let mut entries = Vec::new();
-    let mut set = Keywords::default();
+    let mut set = Rc::new(Keywords::default());
     // The current directories' cleaned paths (the root's is empty).
     let mut dirs: Vec<Vec<u8>> = Vec::new();
     let mut after_comment = false;
@@ -179,29 +208,34 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry<'_>>, ParseError> {
             cause,
         };
         let trimmed = line.trim_start_matches([' ', '\t']);
-        let mut tokens = trimmed.split([' ', '\t']).filter(|t| !t.is_empty());
-        let Some(first) = tokens.next() else {
+        let Some(first) = tokens(trimmed).next() else {
             continue;
         };
         if first.starts_with('#') {
             after_comment = true;
             continue;
         }
+        // What follows the first token (it starts the trimmed line).
+        let rest = &trimmed[first.len()..];
         match first {
             "/set" => {
-                for t in tokens {
+                let mut new = (*set).clone();
+                for t in tokens(rest) {
                     let (key, value) = keyword(t).map_err(fail)?;
-                    set.insert(token(&line, key), token(&line, value));
+                    new.insert(token(&line, key), token(&line, value));
                 }
+                set = Rc::new(new);
             }
             "/unset" => {
-                for t in tokens {
+                let mut new = (*set).clone();
+                for t in tokens(rest) {
                     if t == "all" {
-                        set = Keywords::default();
+                        new = Keywords::default();
                     } else {
-                        set.remove(t.split('=').next().unwrap_or(t));
+                        new.remove(t.split('=').next().unwrap_or(t));
                     }
                 }
+                set = Rc::new(new);
             }
             ".." => {
                 dirs.pop();
@@ -210,31 +244,39 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry<'_>>, ParseError> {
                 return Err(fail(format!("unknown special command {first:?}")));
             }
             _ => {
-                let mut own = Keywords::default();
-                for t in tokens {
+                // The keywords are checked now and read when asked for; only whether
+                // there are any and whether the entry says `type=dir` matter here
+                // (the last `type` given wins).
+                let mut count = 0;
+                let mut dir = false;
+                for t in tokens(rest) {
                     let (key, value) = keyword(t).map_err(fail)?;
-                    own.insert(token(&line, key), token(&line, value));
+                    count += 1;
+                    if key == "type" {
+                        dir = value == "dir";
+                    }
                 }
-                if own.is_empty() && after_comment && !first.contains('/') {
+                if count == 0 && after_comment && !first.contains('/') {
                     continue; // the tail of a comment broken by a newline in a name
                 }
-                let name = vis::decode(first).map_err(|e| fail(e.to_string()))?;
+                let name: Cow<'_, [u8]> = if first.contains('\\') {
+                    Cow::Owned(vis::decode(first).map_err(|e| fail(e.to_string()))?)
+                } else {
+                    Cow::Borrowed(first.as_bytes())
+                };
                 let relative = !name.contains(&b'/');
                 let parent = match dirs.last() {
                     Some(dir) if relative => &dir[..],
                     _ => &[][..],
                 };
                 let path = clean(parent, &name);
-                if relative && own.get("type") == Some("dir") {
+                if relative && dir {
                     dirs.push(path.clone());
-                }
-                let mut keywords = set.clone();
-                for (key, value) in own.0 {
-                    keywords.insert(key, value);
                 }
                 entries.push(ParsedEntry {
                     path: if path.is_empty() { b".".to_vec() } else { path },
-                    keywords,
+                    set: set.clone(),
+                    own: token(&line, rest),
                 });
             }
         }
@@ -333,13 +375,13 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
             paths(&entries),
             [".", "motd file", "bin", "bin/ash", "home"]
         );
-        let ash = &entries[3].keywords;
+        let ash = &entries[3].keywords();
         assert_eq!(ash.get("type"), Some("file"));
         assert_eq!(ash.get("mode"), Some("0755"), "own keyword wins over /set");
         assert_eq!(ash.get("uid"), Some("0"));
         assert_eq!(ash.get("xattr.user.note"), Some("aGVsbG8="));
-        assert_eq!(entries[4].keywords.get("uid"), Some("1000"));
-        assert_eq!(entries[4].keywords.get("type"), Some("dir"));
+        assert_eq!(entries[4].keywords().get("uid"), Some("1000"));
+        assert_eq!(entries[4].keywords().get("type"), Some("dir"));
     }
 
     #[test]
@@ -352,18 +394,18 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
     #[test]
     fn bare_keywords_have_empty_values() {
         let entries = parse(". type=dir\n    f nlink  mode=0644\n    g\tsize \\\n  uid\n").unwrap();
-        assert_eq!(entries[1].keywords.get("nlink"), Some(""));
-        assert_eq!(entries[1].keywords.get("mode"), Some("0644"));
-        assert_eq!(entries[2].keywords.get("size"), Some(""));
-        assert_eq!(entries[2].keywords.get("uid"), Some(""));
+        assert_eq!(entries[1].keywords().get("nlink"), Some(""));
+        assert_eq!(entries[1].keywords().get("mode"), Some("0644"));
+        assert_eq!(entries[2].keywords().get("size"), Some(""));
+        assert_eq!(entries[2].keywords().get("uid"), Some(""));
         assert!(parse("garbage line = %%\n").is_err());
     }
 
     #[test]
     fn keyword_sets_compare_by_content_not_order() {
-        let a = &parse(". type=dir mode=0755 uid=0\n").unwrap()[0].keywords;
-        let b = &parse("/set uid=0\n. mode=0755 type=dir\n").unwrap()[0].keywords;
-        let c = &parse(". type=dir mode=0700 uid=0\n").unwrap()[0].keywords;
+        let a = &parse(". type=dir mode=0755 uid=0\n").unwrap()[0].keywords();
+        let b = &parse("/set uid=0\n. mode=0755 type=dir\n").unwrap()[0].keywords();
+        let c = &parse(". type=dir mode=0700 uid=0\n").unwrap()[0].keywords();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.to_map(), b.clone().into_owned().to_map());
@@ -374,17 +416,17 @@ home size=4096 type=dir mode=0700 nlink=2 tar_time=859293600.000000000
         let text = ". type=dir\n    a size=1 \\\n   mode=0600\n    b\\\\ size=2\n";
         let entries = parse(text).unwrap();
         assert_eq!(paths(&entries), [".", "a", "b\\"]);
-        assert_eq!(entries[1].keywords.get("mode"), Some("0600"));
-        assert_eq!(entries[2].keywords.get("size"), Some("2"));
+        assert_eq!(entries[1].keywords().get("mode"), Some("0600"));
+        assert_eq!(entries[2].keywords().get("size"), Some("2"));
     }
 
     #[test]
     fn unset_removes_defaults() {
         let text = "/set uid=0 gid=0\n/unset uid\n. type=dir\n/unset all\n    f size=1\n";
         let entries = parse(text).unwrap();
-        assert!(!entries[0].keywords.contains_key("uid"));
-        assert_eq!(entries[0].keywords.get("gid"), Some("0"));
-        assert_eq!(entries[1].keywords.len(), 1);
+        assert!(!entries[0].keywords().contains_key("uid"));
+        assert_eq!(entries[0].keywords().get("gid"), Some("0"));
+        assert_eq!(entries[1].keywords().len(), 1);
     }
 
     #[test]

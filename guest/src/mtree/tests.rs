@@ -119,7 +119,8 @@ fn parse_reads_back_what_the_walk_saw() {
             .unwrap()
             .into_iter()
             .map(|e| {
-                let keywords = e.keywords.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
+                let keywords = e.keywords();
+                let keywords = keywords.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
                 (e.path, keywords.collect())
             })
             .collect();

@@ -98,12 +98,16 @@ fn same_value(key: &str, a: &str, b: &str) -> bool {
     }
 }
 
+/// The keywords of a manifest entry that umoci compares.
+fn recorded_keywords<'a>(entry: &ParsedEntry<'a>) -> Keywords<'a> {
+    let mut keywords = entry.keywords();
+    keywords.retain(compared);
+    keywords
+}
+
 impl<'a> Differ<'a> {
     /// A differ against the entries of a parsed manifest (a later duplicate wins).
     pub fn new(mut recorded: Vec<ParsedEntry<'a>>) -> Self {
-        for entry in &mut recorded {
-            entry.keywords.retain(compared);
-        }
         // Reversed, a stable sort puts the last duplicate of a path first of its run,
         // where dedup keeps it.
         recorded.reverse();
@@ -119,7 +123,7 @@ impl<'a> Differ<'a> {
     }
 
     /// The manifest's entry for `path` (the root is `""`).
-    fn get(&self, path: &[u8]) -> Option<(&Keywords<'a>, &Cell<bool>)> {
+    fn get(&self, path: &[u8]) -> Option<(&ParsedEntry<'a>, &Cell<bool>)> {
         let path = if path.is_empty() { &b"."[..] } else { path };
         let hint = self.hint.get();
         let near = (hint..self.recorded.len().min(hint + 2))
@@ -132,7 +136,7 @@ impl<'a> Differ<'a> {
                 .ok()?,
         };
         self.hint.set(i);
-        Some((&self.recorded[i].keywords, &self.seen[i]))
+        Some((&self.recorded[i], &self.seen[i]))
     }
 
     /// Whether the manifest has an entry for `path` (the root is `""`).
@@ -167,7 +171,11 @@ impl<'a> Differ<'a> {
             None => (DeltaKind::Added, false),
             Some((old, seen)) => {
                 seen.set(true);
-                if vouched || Self::unchanged(old, keywords) {
+                if vouched {
+                    return true;
+                }
+                let old = recorded_keywords(old);
+                if Self::unchanged(&old, keywords) {
                     return true;
                 }
                 let was_dir = old.get("type") == Some("dir");
@@ -215,7 +223,7 @@ impl<'a> Differ<'a> {
                 .zip(self.seen)
                 .filter(|(_, seen)| !seen.get())
                 .map(|(e, _)| Delta {
-                    was_directory: e.keywords.get("type") == Some("dir"),
+                    was_directory: e.keywords().get("type") == Some("dir"),
                     path: e.path,
                     kind: DeltaKind::Deleted,
                     meta: None,
@@ -240,11 +248,8 @@ mod tests {
         let differ = Differ::new(crate::mtree::parse(manifest).unwrap());
         assert_eq!(differ.recorded.len(), 2);
         assert!(differ.knows(b"a") && differ.knows(b"") && !differ.knows(b"b"));
-        let a = differ.get(b"a").unwrap();
-        assert_eq!(
-            (a.0.get("size"), a.0.get("mode")),
-            (Some("2"), Some("0644"))
-        );
+        let a = recorded_keywords(differ.get(b"a").unwrap().0);
+        assert_eq!((a.get("size"), a.get("mode")), (Some("2"), Some("0644")));
         // The walk meets neither: each path is deleted once.
         let deleted: Vec<_> = differ.finish().into_iter().map(|d| d.path).collect();
         assert_eq!(deleted, [b".".to_vec(), b"a".to_vec()]);

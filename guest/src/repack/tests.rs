@@ -546,7 +546,10 @@ fn files_the_manifest_lacks_are_only_hashed_for_a_new_manifest() {
     let motd = known(b"etc/motd").unwrap();
     assert!(!motd.agrees);
     assert_eq!(motd.digest, Some(tree.digest(b"etc/motd").unwrap()));
-    assert!(known(b"").is_some_and(|k| k.agrees), "the root is unchanged");
+    assert!(
+        known(b"").is_some_and(|k| k.agrees),
+        "the root is unchanged"
+    );
 
     // A refreshed manifest needs every digest.
     let mut refresh = options(manifest);

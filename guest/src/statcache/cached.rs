@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 
 use super::fingerprint::{self, Fingerprint, Fingerprinter};
-use super::{MAGIC, StatCache, push_line, push_trailer};
+use super::{Known, MAGIC, StatCache, push_line, push_trailer};
 use crate::bytes;
 use crate::mtree::{Event, Header, WalkError, Writer, walk};
 use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs};
@@ -32,6 +32,9 @@ pub struct Cached<'a> {
     seen: RefCell<Listing>,
     /// The digest given last, and for which path: recorded with the file's line.
     last: RefCell<Option<(Vec<u8>, [u8; 32])>>,
+    /// The object asked about last, its fingerprint and what the cache knows of it:
+    /// the walk records each object right after asking.
+    asked: RefCell<(Vec<u8>, Option<(Metadata, Fingerprint, Option<Known>)>)>,
     /// The latest ctime (nanoseconds) an object recorded may have.
     limit: i64,
     /// Cache text not taken yet.
@@ -70,6 +73,7 @@ impl<'a> Cached<'a> {
             vouching: compared.is_some() && cache.manifest() == compared.copied(),
             seen: RefCell::new(Listing::default()),
             last: RefCell::new(None),
+            asked: RefCell::new((Vec::new(), None)),
             limit: racy_limit(now_ns, racy_ns),
             text: RefCell::new(format!("{MAGIC}\n")),
             hits: Cell::new(0),
@@ -87,7 +91,14 @@ impl<'a> Cached<'a> {
         if !self.vouching {
             return false;
         }
-        let known = self.cache.get(&fingerprint::object(path, meta));
+        let fp = fingerprint::object(path, meta);
+        let known = self.cache.get(&fp);
+        {
+            let mut asked = self.asked.borrow_mut();
+            asked.0.clear();
+            asked.0.extend_from_slice(path);
+            asked.1 = Some((*meta, fp, known));
+        }
         let agrees = known.is_some_and(|k| k.agrees);
         if agrees {
             self.hits.set(self.hits.get() + 1);
@@ -106,11 +117,19 @@ impl<'a> Cached<'a> {
         if ctime_ns > self.limit {
             return;
         }
-        let fp = fingerprint::object(path, meta);
+        let (fp, known) = {
+            let asked = self.asked.borrow();
+            match asked.1 {
+                Some((m, fp, known)) if m == *meta && asked.0 == path => (fp, Some(known)),
+                _ => (fingerprint::object(path, meta), None),
+            }
+        };
         let digest = match meta.kind {
             Kind::Regular => match self.last.borrow_mut().take() {
                 Some((p, d)) if p == path => Some(d),
-                _ => self.cache.get(&fp).and_then(|k| k.digest),
+                _ => known
+                    .unwrap_or_else(|| self.cache.get(&fp))
+                    .and_then(|k| k.digest),
             },
             _ => None,
         };

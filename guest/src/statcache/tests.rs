@@ -91,7 +91,13 @@ fn an_unpack_records_every_object_as_agreeing_with_its_manifest() {
     // The root, a, d, d/b and d/l; files with their digests.
     assert_eq!(lines.len(), 1 + 5 + 1, "{text}");
     assert!(lines[1..6].iter().all(|l| l.as_bytes()[33] == b'='));
-    assert_eq!(lines[1..6].iter().filter(|l| l.len() == 32 + 2 + 65).count(), 2);
+    assert_eq!(
+        lines[1..6]
+            .iter()
+            .filter(|l| l.len() == 32 + 2 + 65)
+            .count(),
+        2
+    );
     let cache = StatCache::parse(&text).unwrap();
     assert_eq!(cache.manifest(), Some(fingerprint::text(&manifest)));
     let a = t.metadata(b"a").unwrap();
@@ -139,7 +145,11 @@ fn a_digest_is_reused_by_state_and_a_changed_file_is_hashed_again() {
     // Not vouching (no manifest compared): digests only.
     let warm = Cached::new(&inner, &cache, None, LATER, RACY);
     let m = mtree::manifest(&warm, &Header::default()).unwrap();
-    assert_eq!(inner.1.borrow().digests, 1, "only the changed file is hashed");
+    assert_eq!(
+        inner.1.borrow().digests,
+        1,
+        "only the changed file is hashed"
+    );
     assert_eq!(warm.hits(), 1);
     assert!(m.contains(&crate::mtree::keywords::hex(
         &crate::tree::mem::fake_digest(b"new")
@@ -153,7 +163,13 @@ fn a_vouched_walk_reads_nothing_it_need_not() {
     let (manifest, text) = unpacked(&t, LATER);
     let cache = StatCache::parse(&text).unwrap();
     let inner = Counting::new(&t);
-    let cached = Cached::new(&inner, &cache, Some(&fingerprint::text(&manifest)), LATER, RACY);
+    let cached = Cached::new(
+        &inner,
+        &cache,
+        Some(&fingerprint::text(&manifest)),
+        LATER,
+        RACY,
+    );
     let vouch = |p: &[u8], m: &Metadata| cached.vouches(p, m);
     let mut vouched = 0;
     mtree::walk_vouched::<WalkError>(&cached, Some(&vouch), &mut |e| {
@@ -180,7 +196,13 @@ fn objects_not_vouched_for_have_their_attributes_read_one_by_one() {
     t.nodes.get_mut(&b"d/b"[..]).unwrap().meta.ctime_sec += 1;
     t.nodes.get_mut(&b"d/b"[..]).unwrap().xattrs = vec![(b"user.k".to_vec(), b"v".to_vec())];
     let inner = Counting::new(&t);
-    let cached = Cached::new(&inner, &cache, Some(&fingerprint::text(&manifest)), LATER, RACY);
+    let cached = Cached::new(
+        &inner,
+        &cache,
+        Some(&fingerprint::text(&manifest)),
+        LATER,
+        RACY,
+    );
     let vouch = |p: &[u8], m: &Metadata| cached.vouches(p, m);
     let mut seen = Vec::new();
     mtree::walk_vouched::<WalkError>(&cached, Some(&vouch), &mut |e| {
