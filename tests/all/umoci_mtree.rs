@@ -102,7 +102,7 @@ fn raw_mtree_equals_umocis_manifest() {
     ] {
         assert!(paths.iter().any(|p| p == expected), "{expected:?} missing");
     }
-    let by_path = |p: &str| &ours[paths.iter().position(|q| q == p).unwrap()].keywords;
+    let by_path = |p: &str| ours[paths.iter().position(|q| q == p).unwrap()].keywords();
     assert_eq!(by_path("chr").get("type"), Some("char"));
     assert_eq!(by_path("bin/ash").get("nlink"), Some("3"));
     assert_eq!(by_path("empty").get("mode"), Some("06755"));

@@ -340,7 +340,7 @@ fn keyed(tree: &[ParsedEntry]) -> BTreeMap<String, BTreeMap<String, String>> {
         .map(|e| {
             (
                 String::from_utf8_lossy(&e.path).into_owned(),
-                e.keywords.to_map(),
+                e.keywords().to_map(),
             )
         })
         .collect()
@@ -352,12 +352,11 @@ fn assert_same_tree(ours: &[ParsedEntry], theirs: &[ParsedEntry], what: &str) {
     assert_eq!(ours.len(), theirs.len(), "{what}: duplicate paths");
 }
 
-fn keywords<'a>(tree: &'a [ParsedEntry<'a>], path: &str) -> &'a Keywords<'a> {
-    &tree
-        .iter()
+fn keywords<'a>(tree: &[ParsedEntry<'a>], path: &str) -> Keywords<'a> {
+    tree.iter()
         .find(|e| e.path == path.as_bytes())
         .unwrap_or_else(|| panic!("{path:?} is not in the tree"))
-        .keywords
+        .keywords()
 }
 
 fn has(tree: &[ParsedEntry], path: &str) -> bool {
@@ -450,8 +449,8 @@ fn round_trip_through_umoci_unpack() {
         if keyword.is_empty() {
             assert!(!has(&check, path), "{path:?} was deleted");
         } else {
-            let found = keywords(&check, path).get(keyword);
-            assert_eq!(found, Some(value), "{path:?} {keyword}");
+            let found = keywords(&check, path);
+            assert_eq!(found.get(keyword), Some(value), "{path:?} {keyword}");
         }
     }
     assert!(!keywords(&check, "xa/file").contains_key("xattr.user.remove"));

@@ -67,6 +67,43 @@ pub fn of_file(file: &cap_std::fs::File) -> std::io::Result<Metadata> {
     Ok(from_cap(&file.metadata()?))
 }
 
+/// Convert `lstat` (`fstatat` with `AT_SYMLINK_NOFOLLOW`) output.
+pub fn from_stat(st: &rustix::fs::Stat) -> Metadata {
+    use rustix::fs::FileType;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Symlink => Kind::Symlink,
+        FileType::Directory => Kind::Directory,
+        FileType::RegularFile => Kind::Regular,
+        FileType::Fifo => Kind::Fifo,
+        FileType::Socket => Kind::Socket,
+        FileType::CharacterDevice => Kind::CharDevice,
+        FileType::BlockDevice => Kind::BlockDevice,
+        // The kernel reports no other kind.
+        FileType::Unknown => Kind::Regular,
+    };
+    let (rdev_major, rdev_minor) = match kind {
+        Kind::CharDevice | Kind::BlockDevice => {
+            (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev))
+        }
+        _ => (0, 0),
+    };
+    Metadata {
+        kind,
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        size: st.st_size as u64,
+        mtime_sec: st.st_mtime,
+        mtime_nsec: st.st_mtime_nsec as u32,
+        ctime_sec: st.st_ctime,
+        ctime_nsec: st.st_ctime_nsec as u32,
+        ino: st.st_ino,
+        nlink: st.st_nlink,
+        rdev_major,
+        rdev_minor,
+    }
+}
+
 /// Convert cap-std metadata (taken without following symlinks).
 pub fn from_cap(m: &cap_std::fs::Metadata) -> Metadata {
     let ft = m.file_type();

@@ -25,7 +25,7 @@ use lend::Loans;
 pub use written::FileWriter;
 use written::Written;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use cap_fs_ext::DirExt;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, File};
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
 use sha2::{Digest, Sha256};
 
 /// Chunk size for reading file contents.
@@ -216,6 +217,18 @@ impl CapDir {
         parent: &Dir,
         path: &[u8],
         name: Option<&OsStr>,
+        op: impl FnMut() -> Result<T, CapError>,
+    ) -> Result<T, CapError> {
+        self.lending_at(parent, || normalized(path), name, op)
+    }
+
+    /// [`CapDir::lending`] with the object's normalized path made by `path`, only when
+    /// a loan is needed.
+    fn lending_at<T>(
+        &self,
+        parent: &Dir,
+        path: impl FnOnce() -> Result<Vec<u8>, CapError>,
+        name: Option<&OsStr>,
         mut op: impl FnMut() -> Result<T, CapError>,
     ) -> Result<T, CapError> {
         let first = op();
@@ -225,7 +238,7 @@ impl CapDir {
         if !matches!(first, Err(CapError::PermissionDenied)) {
             return first;
         }
-        let path = normalized(path)?;
+        let path = path()?;
         let parent_path = match name {
             Some(_) => path
                 .iter()
@@ -271,38 +284,45 @@ impl CapDir {
     /// The entries of the directory at `path`, with their attributes if `xattrs`.
     fn list(&self, path: &[u8], xattrs: bool) -> Result<Vec<(Entry, xattr::Xattrs)>, CapError> {
         let dir = self.open_dir(&path::components(path)?)?;
-        let names = self.lending(&dir, path, None, || {
-            let mut names = Vec::new();
-            for entry in dir.entries()? {
-                names.push(entry?.file_name());
-            }
-            Ok(names)
-        })?;
-        let mut out = Vec::with_capacity(names.len());
-        let child = |name: &OsStr| {
-            let mut p = normalized(path)?;
+        let base = normalized(path)?;
+        let child = |name: &[u8]| {
+            let mut p = Vec::with_capacity(base.len() + 1 + name.len());
+            p.extend_from_slice(&base);
             if !p.is_empty() {
                 p.push(b'/');
             }
-            p.extend_from_slice(name.as_bytes());
+            p.extend_from_slice(name);
             Ok(p)
         };
+        let names = self.lending(&dir, path, None, || read_names(&dir))?;
+        let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let mut meta =
-                meta::from_cap(&self.lending(&dir, &child(&name)?, Some(&name), || {
-                    Ok(dir.symlink_metadata(&name)?)
-                })?);
-            self.real_mode(|| child(&name), &mut meta)?;
+            let os = OsStr::from_bytes(name.as_bytes());
+            let stat = self.lending_at(
+                &dir,
+                || child(name.as_bytes()),
+                Some(os),
+                || {
+                    Ok(rustix::fs::statat(
+                        &*dir,
+                        &*name,
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )?)
+                },
+            )?;
+            let mut meta = meta::from_stat(&stat);
+            self.real_mode(|| child(name.as_bytes()), &mut meta)?;
             let attrs = match meta.kind {
-                Kind::Regular | Kind::Directory if xattrs => {
-                    self.lending(&dir, &child(&name)?, Some(&name), || {
-                        xattr::list_at(&dir, &name)
-                    })?
-                }
+                Kind::Regular | Kind::Directory if xattrs => self.lending_at(
+                    &dir,
+                    || child(name.as_bytes()),
+                    Some(os),
+                    || xattr::list_at(&dir, os),
+                )?,
                 _ => Vec::new(),
             };
             let entry = Entry {
-                name: name.as_bytes().to_vec(),
+                name: name.into_bytes(),
                 meta,
             };
             out.push((entry, attrs));
@@ -446,6 +466,30 @@ fn join(components: &[&OsStr]) -> Vec<u8> {
         .map(|c| c.as_bytes())
         .collect::<Vec<_>>()
         .join(&b'/')
+}
+
+/// The names in the directory `dir`, but `.` and `..`: read from a descriptor of its
+/// own (cap-std keeps directories open with `O_PATH`, which cannot be read), with one
+/// large buffer, so that most directories take one `getdents64` and the one that says
+/// the end.
+fn read_names(dir: &Dir) -> Result<Vec<CString>, CapError> {
+    let fd = rustix::fs::openat(
+        dir,
+        c".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = Vec::with_capacity(32 << 10);
+    let mut raw = RawDir::new(&fd, buf.spare_capacity_mut());
+    let mut names = Vec::new();
+    while let Some(entry) = raw.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name != c"." && name != c".." {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
 }
 
 /// Whether `name` in `parent` is a symlink: explains why a no-follow open failed.
