@@ -124,7 +124,7 @@ impl Repacker {
         if let Err(e) = bundle.write_file(bundle::STAT_CACHE, stat_cache.as_bytes(), 0o644) {
             tracing::debug!("stat cache not saved: {e}");
         }
-        tracing::debug!("stat cache: {} digests reused", summary.cache_hits);
+        tracing::debug!("stat cache: {} objects known", summary.cache_hits);
         stats.lap("bundle", start);
         Ok(Outcome {
             root,
