@@ -67,13 +67,21 @@ pub struct StatCache {
     manifest: Option<Fingerprint>,
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of each hex digit byte (lowercase only), `0xff` for any other byte.
+const NIBBLE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Exactly `N` bytes from the hex digits of `text`.
 fn parse_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
@@ -81,10 +89,29 @@ fn parse_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
+    let mut bad = 0;
     for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        let (hi, lo) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *o = hi << 4 | (lo & 15);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
+}
+
+/// How many bytes of `bytes` are `\n`, eight at a time.
+fn count_newlines(bytes: &[u8]) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let pattern = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut count = 0;
+    for w in &mut words {
+        let x = u64::from_ne_bytes(w.try_into().expect("eight bytes")) ^ pattern;
+        // The high bit of each byte of `zero` is set exactly when that byte of `x` is 0
+        // (no carry crosses bytes: (x & 0x7f) + 0x7f is at most 0xfe).
+        let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+        count += zero.count_ones() as usize;
+    }
+    count + words.remainder().iter().filter(|&&b| b == b'\n').count()
 }
 
 fn parse_fingerprint(text: &[u8]) -> Option<Fingerprint> {
@@ -133,45 +160,59 @@ impl StatCache {
     /// Parse cache text; anything malformed is a one-line reason (the caller then
     /// works without a cache).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut lines = text.lines();
-        if lines.next() != Some(MAGIC) {
+        let bytes = text.as_bytes();
+        let Some(body) = bytes
+            .strip_prefix(MAGIC.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b"\n"))
+        else {
             return Err("not a repack stat cache of this version (unknown first line)".into());
-        }
+        };
         let mut cache = StatCache::default();
         // One allocation of the right size: a cache of millions of lines would
         // otherwise pass through doublings that hold up to twice the list.
-        cache
-            .records
-            .reserve_exact(text.bytes().filter(|&b| b == b'\n').count());
-        for (n, line) in lines.enumerate() {
-            let bad = || format!("line {}: malformed", n + 2);
+        cache.records.reserve_exact(count_newlines(body));
+        // Lines have fixed widths: `<32 hex> <flag>` and an optional ` <64 hex>`, so
+        // they are read in place, without searching for their ends.
+        let ends = |line: &[u8], at: usize| matches!(line.get(at), Some(b'\n') | None);
+        let mut rest = body;
+        let mut number = 1;
+        while !rest.is_empty() {
+            number += 1;
+            let bad = || format!("line {number}: malformed");
             if cache.manifest.is_some() {
-                return Err(format!("line {}: after the manifest line", n + 2));
+                return Err(format!("line {number}: after the manifest line"));
             }
-            if let Some(rest) = line.strip_prefix(MANIFEST) {
-                cache.manifest = Some(parse_fingerprint(rest.as_bytes()).ok_or_else(bad)?);
+            if let Some(tail) = rest.strip_prefix(MANIFEST.as_bytes()) {
+                let fingerprint = tail.get(..32).and_then(parse_fingerprint);
+                if fingerprint.is_none() || !ends(tail, 32) {
+                    return Err(bad());
+                }
+                cache.manifest = fingerprint;
+                rest = tail.get(33..).unwrap_or_default();
                 continue;
             }
-            let line = line.as_bytes();
-            let fingerprint = line.get(..32).and_then(parse_fingerprint).ok_or_else(bad)?;
-            let (agrees, rest) = match line.get(32..) {
-                Some([b' ', b'=', rest @ ..]) => (true, rest),
-                Some([b' ', b'-', rest @ ..]) => (false, rest),
+            let fingerprint = rest.get(..32).and_then(parse_fingerprint).ok_or_else(bad)?;
+            let agrees = match rest.get(32..34) {
+                Some(b" =") => true,
+                Some(b" -") => false,
                 _ => return Err(bad()),
             };
-            let digest = match rest {
-                [] => NO_DIGEST,
-                [b' ', hex @ ..] => {
-                    cache.digests.push(parse_hex(hex).ok_or_else(bad)?);
-                    u32::try_from(cache.digests.len() - 1).map_err(|_| bad())?
-                }
-                _ => return Err(bad()),
+            let (digest, length) = if ends(rest, 34) {
+                (NO_DIGEST, 35)
+            } else if rest.get(34) == Some(&b' ') && ends(rest, 99) {
+                let hex = rest.get(35..99).and_then(parse_hex).ok_or_else(bad)?;
+                cache.digests.push(hex);
+                let index = u32::try_from(cache.digests.len() - 1).map_err(|_| bad())?;
+                (index, 100)
+            } else {
+                return Err(bad());
             };
             cache.records.push(Record {
                 fingerprint,
                 digest,
                 agrees,
             });
+            rest = rest.get(length..).unwrap_or_default();
         }
         // A later line for the same state wins: reversed, a stable sort puts it first
         // of its run, where dedup keeps it.
