@@ -186,7 +186,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry<'_>>, ParseError> {
     let mut pending_start = 0;
     let mut continued = false;
 
-    for (index, raw) in text.split('\n').enumerate() {
+    for (index, raw) in lines(text).enumerate() {
         let number = index + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if !continued {
@@ -250,10 +250,16 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry<'_>>, ParseError> {
                 let mut count = 0;
                 let mut dir = false;
                 for t in tokens(rest) {
-                    let (key, value) = keyword(t).map_err(fail)?;
+                    if t.starts_with('=') {
+                        keyword(t).map_err(fail)?;
+                    }
                     count += 1;
-                    if key == "type" {
-                        dir = value == "dir";
+                    if let Some(kind) = t.strip_prefix("type") {
+                        match kind.strip_prefix('=') {
+                            Some(value) => dir = value == "dir",
+                            None if kind.is_empty() => dir = false,
+                            None => {}
+                        }
                     }
                 }
                 if count == 0 && after_comment && !first.contains('/') {
@@ -289,6 +295,25 @@ pub fn parse(text: &str) -> Result<Vec<ParsedEntry<'_>>, ParseError> {
         });
     }
     Ok(entries)
+}
+
+/// The pieces of `text` between newlines (what `text.split('\n')` gives), found a
+/// word at a time.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match crate::bytes::find(r.as_bytes(), b'\n') {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// Whether a line ends in an odd number of backslashes (a continuation).

@@ -26,6 +26,8 @@
 pub mod cached;
 pub mod fingerprint;
 
+use crate::bytes;
+
 pub use cached::{Cached, manifest_and_cache};
 pub use fingerprint::Fingerprint;
 
@@ -98,22 +100,6 @@ fn parse_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
     (bad & 0xf0 == 0).then_some(out)
 }
 
-/// How many bytes of `bytes` are `\n`, eight at a time.
-fn count_newlines(bytes: &[u8]) -> usize {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let pattern = u64::from_ne_bytes([b'\n'; 8]);
-    let mut words = bytes.chunks_exact(8);
-    let mut count = 0;
-    for w in &mut words {
-        let x = u64::from_ne_bytes(w.try_into().expect("eight bytes")) ^ pattern;
-        // The high bit of each byte of `zero` is set exactly when that byte of `x` is 0
-        // (no carry crosses bytes: (x & 0x7f) + 0x7f is at most 0xfe).
-        let zero = !(((x & LOW7) + LOW7) | x | LOW7);
-        count += zero.count_ones() as usize;
-    }
-    count + words.remainder().iter().filter(|&&b| b == b'\n').count()
-}
-
 fn parse_fingerprint(text: &[u8]) -> Option<Fingerprint> {
     let bytes: [u8; 16] = parse_hex(text)?;
     let (a, b) = bytes.split_at(8);
@@ -125,34 +111,44 @@ fn parse_fingerprint(text: &[u8]) -> Option<Fingerprint> {
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// Append the hex digits of `bytes`.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
+/// Write the hex digits of `bytes` at the start of `out`.
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
 }
 
-fn push_fingerprint(out: &mut String, f: &Fingerprint) {
-    push_hex(out, &f[0].to_be_bytes());
-    push_hex(out, &f[1].to_be_bytes());
+/// Write the 32 hex digits of `f` at the start of `out`.
+fn fingerprint_into(out: &mut [u8], f: &Fingerprint) {
+    hex_into(&mut out[..16], &f[0].to_be_bytes());
+    hex_into(&mut out[16..32], &f[1].to_be_bytes());
 }
 
-/// Append one object's line.
+/// Append one object's line (made whole on the stack, then copied once).
 fn push_line(out: &mut String, f: &Fingerprint, agrees: bool, digest: Option<&[u8; 32]>) {
-    push_fingerprint(out, f);
-    out.push_str(if agrees { " =" } else { " -" });
-    if let Some(d) = digest {
-        out.push(' ');
-        push_hex(out, d);
-    }
-    out.push('\n');
+    let mut line = [0u8; 100];
+    fingerprint_into(&mut line, f);
+    line[32] = b' ';
+    line[33] = if agrees { b'=' } else { b'-' };
+    let len = match digest {
+        Some(d) => {
+            line[34] = b' ';
+            hex_into(&mut line[35..99], d);
+            99
+        }
+        None => 34,
+    };
+    line[len] = b'\n';
+    out.push_str(std::str::from_utf8(&line[..=len]).expect("ASCII"));
 }
 
 /// The last line, naming the manifest the records agree with.
 fn push_trailer(out: &mut String, manifest: &Fingerprint) {
+    let mut hex = [0u8; 32];
+    fingerprint_into(&mut hex, manifest);
     out.push_str(MANIFEST);
-    push_fingerprint(out, manifest);
+    out.push_str(std::str::from_utf8(&hex).expect("ASCII"));
     out.push('\n');
 }
 
@@ -170,7 +166,7 @@ impl StatCache {
         let mut cache = StatCache::default();
         // One allocation of the right size: a cache of millions of lines would
         // otherwise pass through doublings that hold up to twice the list.
-        cache.records.reserve_exact(count_newlines(body));
+        cache.records.reserve_exact(bytes::count(body, b'\n'));
         // Lines have fixed widths: `<32 hex> <flag>` and an optional ` <64 hex>`, so
         // they are read in place, without searching for their ends.
         let ends = |line: &[u8], at: usize| matches!(line.get(at), Some(b'\n') | None);

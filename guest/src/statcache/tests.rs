@@ -279,22 +279,3 @@ fn corrupt_caches_are_refused() {
     }
     assert!(StatCache::parse(&format!("{MAGIC}\n")).is_ok());
 }
-
-#[test]
-fn newlines_are_counted_exactly() {
-    let mut bytes = Vec::new();
-    for i in 0..1000u32 {
-        bytes.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
-        if i % 7 == 0 {
-            bytes.push(b'\n');
-        }
-    }
-    for end in [0, 1, 7, 8, 9, 100, bytes.len()] {
-        let naive = bytes[..end].iter().filter(|&&b| b == b'\n').count();
-        assert_eq!(count_newlines(&bytes[..end]), naive, "first {end} bytes");
-    }
-    for b in 0..=255u8 {
-        let run = [b; 17];
-        assert_eq!(count_newlines(&run), if b == b'\n' { 17 } else { 0 }, "{b}");
-    }
-}
