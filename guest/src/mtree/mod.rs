@@ -14,7 +14,7 @@ pub mod write;
 
 pub use keywords::KEYWORDS;
 pub use parse::{Keywords, ParseError, ParsedEntry, parse};
-pub use walk::{Event, Vouch, WalkError, walk, walk_vouched};
+pub use walk::{Event, Need, Needs, WalkError, walk, walk_with};
 pub use write::{Header, Writer};
 
 use crate::tree::Tree;

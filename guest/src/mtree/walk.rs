@@ -27,8 +27,7 @@ pub enum Event<'a> {
         keywords: &'a [String],
         /// Its extended attributes.
         xattrs: &'a [(Vec<u8>, Vec<u8>)],
-        /// Vouched for as unchanged (see [`walk_vouched`]): no keywords, no
-        /// attributes.
+        /// Known to be unchanged ([`Need::Nothing`]): no keywords, no attributes.
         vouched: bool,
     },
     /// A non-directory inside the current directory.
@@ -46,8 +45,8 @@ pub enum Event<'a> {
         xattrs: &'a [(Vec<u8>, Vec<u8>)],
         /// A symlink's target.
         link: Option<&'a [u8]>,
-        /// Vouched for as unchanged (see [`walk_vouched`]): no keywords, no
-        /// attributes, no link target.
+        /// Known to be unchanged ([`Need::Nothing`]): no keywords, no attributes, no
+        /// link target.
         vouched: bool,
     },
     /// Leaving the current directory.
@@ -91,25 +90,52 @@ struct Frame {
     subdirs: std::vec::IntoIter<(Entry, Option<Xattrs>)>,
 }
 
-/// Says whether an object (its path and the state the listing gave) is known to be
-/// unchanged, so that its keywords need not be built.
-pub type Vouch<'a> = &'a dyn Fn(&[u8], &Metadata) -> bool;
+/// What a walk's consumer needs to know of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Its keywords (and so its attributes, link target and digest).
+    Keywords,
+    /// Its attributes and link target, not its keywords (an addition to a manifest
+    /// that is not being written).
+    Attributes,
+    /// Nothing beyond its metadata: it is known to be unchanged.
+    Nothing,
+}
+
+/// What a walk asks before it reads more of an object than its listing gave.
+pub trait Needs {
+    /// What is needed of the object at `path` in the state `meta`.
+    fn need(&self, path: &[u8], meta: &Metadata) -> Need;
+    /// Whether directories are listed with the attributes of their entries (worth it
+    /// when most objects need them; otherwise each is read when needed).
+    fn list_attributes(&self) -> bool;
+}
+
+/// Everything, for every object: what a manifest is written from.
+struct Everything;
+
+impl Needs for Everything {
+    fn need(&self, _: &[u8], _: &Metadata) -> Need {
+        Need::Keywords
+    }
+    fn list_attributes(&self) -> bool {
+        true
+    }
+}
 
 /// Walk `tree`, calling `visit` for every step in manifest order.
 pub fn walk<E>(tree: &dyn Tree, visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>) -> Result<(), E>
 where
     E: From<WalkError>,
 {
-    walk_vouched(tree, None, visit)
+    walk_with(tree, &Everything, visit)
 }
 
-/// [`walk`], asking `vouch` about each object first: one it vouches for is visited
-/// with `vouched` set and neither keywords nor attributes nor link target, none of
-/// them read. With a `vouch`, directories are listed without attributes, and those of
-/// each object not vouched for are read on their own.
-pub fn walk_vouched<E>(
+/// [`walk`], reading of each object only what `needs` says: keywords, attributes and
+/// link target, or nothing more (the event is then `vouched`).
+pub fn walk_with<E>(
     tree: &dyn Tree,
-    vouch: Option<Vouch<'_>>,
+    needs: &dyn Needs,
     visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
 ) -> Result<(), E>
 where
@@ -119,8 +145,8 @@ where
     if root_meta.kind != Kind::Directory {
         return Err(at(b"")(FsError::Io("the root is not a directory".into())).into());
     }
-    visit_dir(tree, vouch, b"", b".", &root_meta, None, visit)?;
-    let mut stack = vec![enter(tree, vouch, Vec::new(), visit)?];
+    visit_dir(tree, needs, b"", b".", &root_meta, None, visit)?;
+    let mut stack = vec![enter(tree, needs, Vec::new(), visit)?];
     while let Some(frame) = stack.last_mut() {
         let Some((dir, xattrs)) = frame.subdirs.next() else {
             stack.pop();
@@ -128,8 +154,8 @@ where
             continue;
         };
         let path = join(&frame.path, &dir.name);
-        visit_dir(tree, vouch, &path, &dir.name, &dir.meta, xattrs, visit)?;
-        stack.push(enter(tree, vouch, path, visit)?);
+        visit_dir(tree, needs, &path, &dir.name, &dir.meta, xattrs, visit)?;
+        stack.push(enter(tree, needs, path, visit)?);
     }
     Ok(())
 }
@@ -145,7 +171,7 @@ fn attributes(tree: &dyn Tree, path: &[u8], listed: Option<Xattrs>) -> Result<Xa
 /// Visit the directory at `path` (its contents come next, from [`enter`]).
 fn visit_dir<E>(
     tree: &dyn Tree,
-    vouch: Option<Vouch<'_>>,
+    needs: &dyn Needs,
     path: &[u8],
     name: &[u8],
     meta: &Metadata,
@@ -155,7 +181,8 @@ fn visit_dir<E>(
 where
     E: From<WalkError>,
 {
-    if vouch.is_some_and(|v| v(path, meta)) {
+    let need = needs.need(path, meta);
+    if need == Need::Nothing {
         return visit(Event::Dir {
             path,
             name,
@@ -166,7 +193,10 @@ where
         });
     }
     let xattrs = attributes(tree, path, listed).map_err(at(path))?;
-    let kws = keywords(tree, path, meta, &xattrs, None).map_err(at(path))?;
+    let kws = match need {
+        Need::Keywords => keywords(tree, path, meta, &xattrs, None).map_err(at(path))?,
+        _ => Vec::new(),
+    };
     visit(Event::Dir {
         path,
         name,
@@ -180,26 +210,25 @@ where
 /// Visit the non-directories of the directory at `path` and return its subdirectories.
 fn enter<E>(
     tree: &dyn Tree,
-    vouch: Option<Vouch<'_>>,
+    needs: &dyn Needs,
     path: Vec<u8>,
     visit: &mut dyn FnMut(Event<'_>) -> Result<(), E>,
 ) -> Result<Frame, E>
 where
     E: From<WalkError>,
 {
-    let mut entries: Vec<(Entry, Option<Xattrs>)> = match vouch {
-        None => tree
-            .read_dir_xattrs(&path)
+    let mut entries: Vec<(Entry, Option<Xattrs>)> = if needs.list_attributes() {
+        tree.read_dir_xattrs(&path)
             .map_err(at(&path))?
             .into_iter()
             .map(|(e, x)| (e, Some(x)))
-            .collect(),
-        Some(_) => tree
-            .read_dir(&path)
+            .collect()
+    } else {
+        tree.read_dir(&path)
             .map_err(at(&path))?
             .into_iter()
             .map(|e| (e, None))
-            .collect(),
+            .collect()
     };
     entries.sort_unstable_by(|a, b| bytes::cmp(&a.0.name, &b.0.name));
     let (subdirs, objects): (Vec<_>, Vec<_>) = entries
@@ -207,7 +236,8 @@ where
         .partition(|e| e.0.meta.kind == Kind::Directory);
     for (object, listed) in objects {
         let child = join(&path, &object.name);
-        if vouch.is_some_and(|v| v(&child, &object.meta)) {
+        let need = needs.need(&child, &object.meta);
+        if need == Need::Nothing {
             visit(Event::Object {
                 path: &child,
                 name: &object.name,
@@ -228,8 +258,11 @@ where
             Kind::Symlink => Some(tree.read_link(&child).map_err(at(&child))?),
             _ => None,
         };
-        let kws =
-            keywords(tree, &child, &object.meta, &xattrs, link.as_deref()).map_err(at(&child))?;
+        let kws = match need {
+            Need::Keywords => keywords(tree, &child, &object.meta, &xattrs, link.as_deref())
+                .map_err(at(&child))?,
+            _ => Vec::new(),
+        };
         visit(Event::Object {
             path: &child,
             name: &object.name,

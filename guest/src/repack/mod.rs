@@ -5,18 +5,16 @@
 //! - [`filter`]: masks and the one-whiteout-per-deleted-tree rule.
 //! - [`layer`]: deltas to tar entries.
 //! - [`sink`]: the buffered stream to the host.
-//! - [`unhashed`]: no digests for files the manifest does not list.
 
 pub mod diff;
 pub mod filter;
 pub mod layer;
 pub mod sink;
-pub mod unhashed;
 
 use thiserror::Error;
 
 use crate::display::display;
-use crate::mtree::{self, Header, ParseError, Vouch, WalkError, Writer};
+use crate::mtree::{self, Header, Need, Needs, ParseError, WalkError, Writer};
 use crate::statcache::{Cached, StatCache, fingerprint};
 use crate::stopwatch::{Clock, Lap, Stopwatch};
 use crate::tree::{FsError, Metadata, Tree};
@@ -115,6 +113,32 @@ impl RepackError {
     }
 }
 
+/// What a repack needs of each object.
+struct RepackNeeds<'a> {
+    cached: &'a Cached<'a>,
+    differ: &'a diff::Differ<'a>,
+    /// Whether a new manifest is being written (every object's keywords).
+    writing: bool,
+}
+
+impl Needs for RepackNeeds<'_> {
+    fn need(&self, path: &[u8], meta: &Metadata) -> Need {
+        if self.cached.vouches(path, meta) {
+            Need::Nothing
+        } else if !self.writing && !self.differ.knows(path) {
+            // An addition whatever its keywords: its attributes and link target go
+            // into the layer, and it is read once, then (no digest taken here).
+            Need::Attributes
+        } else {
+            Need::Keywords
+        }
+    }
+
+    fn list_attributes(&self) -> bool {
+        !self.cached.vouching()
+    }
+}
+
 /// Bytes of new stat cache text handed on at a time by [`repack_to`].
 const CACHE_PIECE: usize = 256 << 10;
 
@@ -158,13 +182,13 @@ pub fn repack_to<S: Sink>(
         options.racy_window,
     );
     let tree: &dyn Tree = &cached;
-    // A new manifest needs every digest; a diff only those of files it can compare.
-    let unhashed = unhashed::Unhashed::new(tree, &differ);
-    let walked: &dyn Tree = if writer.is_some() { tree } else { &unhashed };
-    let vouch = |path: &[u8], meta: &Metadata| cached.vouches(path, meta);
-    let vouch: Option<Vouch<'_>> = cached.vouching().then_some(&vouch);
+    let needs = RepackNeeds {
+        cached: &cached,
+        differ: &differ,
+        writing: writer.is_some(),
+    };
     watch.lap("parse");
-    mtree::walk_vouched::<RepackError>(walked, vouch, &mut |event| {
+    mtree::walk_with::<RepackError>(tree, &needs, &mut |event| {
         let agrees = differ.event(&event);
         match writer.as_mut() {
             // Every object agrees with the manifest made of it.

@@ -50,6 +50,22 @@ impl Tree for Counting<'_> {
     }
 }
 
+/// Keywords of everything the cache does not vouch for.
+struct Vouching<'a>(&'a Cached<'a>);
+
+impl mtree::Needs for Vouching<'_> {
+    fn need(&self, path: &[u8], meta: &Metadata) -> mtree::Need {
+        if self.0.vouches(path, meta) {
+            mtree::Need::Nothing
+        } else {
+            mtree::Need::Keywords
+        }
+    }
+    fn list_attributes(&self) -> bool {
+        !self.0.vouching()
+    }
+}
+
 fn tree() -> MemTree {
     let mut t = MemTree::new();
     t.insert(b"a", meta(Kind::Regular, 0o644), b"one");
@@ -170,9 +186,8 @@ fn a_vouched_walk_reads_nothing_it_need_not() {
         LATER,
         RACY,
     );
-    let vouch = |p: &[u8], m: &Metadata| cached.vouches(p, m);
     let mut vouched = 0;
-    mtree::walk_vouched::<WalkError>(&cached, Some(&vouch), &mut |e| {
+    mtree::walk_with::<WalkError>(&cached, &Vouching(&cached), &mut |e| {
         if let mtree::Event::Dir { vouched: v, .. } | mtree::Event::Object { vouched: v, .. } = e {
             vouched += usize::from(v);
         }
@@ -203,9 +218,8 @@ fn objects_not_vouched_for_have_their_attributes_read_one_by_one() {
         LATER,
         RACY,
     );
-    let vouch = |p: &[u8], m: &Metadata| cached.vouches(p, m);
     let mut seen = Vec::new();
-    mtree::walk_vouched::<WalkError>(&cached, Some(&vouch), &mut |e| {
+    mtree::walk_with::<WalkError>(&cached, &Vouching(&cached), &mut |e| {
         if let mtree::Event::Object {
             path,
             vouched: false,
