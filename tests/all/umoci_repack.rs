@@ -652,6 +652,68 @@ fn no_change_adds_history_only() {
 }
 
 #[test]
+fn a_bundle_our_stat_cache_knows_gives_the_layer_a_cacheless_one_gives() {
+    if !ready(&[]) {
+        return;
+    }
+    let lab = Lab::new(BASE);
+    lab.unpack("base", "b");
+    run_ok(
+        repack_host()
+            .current_dir(lab.path())
+            .args(["unpack", "--image", "img:base", "c"]),
+    );
+    assert!(lab.path().join("c/repack.statcache").exists());
+    assert!(!lab.path().join("b/repack.statcache").exists());
+
+    // Unchanged: the cache vouches for every object, twice in a row.
+    for tag in ["same", "same-again"] {
+        let text = run_ok(&mut lab.run(&["--log", "debug", "--image", &format!("img:{tag}"), "c"]));
+        assert!(text.contains("added 0, modified 0, deleted 0"), "{text}");
+    }
+
+    // Every kind of edit is found as without a cache: contents, modes, owners,
+    // attributes, links, kinds, deletions, additions.
+    lab.edit("b", EDIT);
+    lab.edit("c", EDIT);
+    lab.repack("b", "without", &[]);
+    lab.repack("c", "with", &[]);
+    let (with, without) = (lab.entries("with"), lab.entries("without"));
+    assert_eq!(names(&with), names(&without));
+    assert!(with.len() > 40, "{:?}", names(&with));
+    for (a, b) in with.iter().zip(&without) {
+        // The two trees were edited a moment apart: new objects' times may differ.
+        let b = Entry {
+            mtime: a.mtime,
+            ..b.clone()
+        };
+        assert_eq!(a, &b);
+    }
+
+    // New contents of the same size with the old mtime put back: only the ctime
+    // tells, and the cache, which vouched for the file before, must not now. A mode set
+    // back to the manifest's agrees again.
+    lab.edit(
+        "c",
+        r#"T="$R/../motd-times"; touch -r "$R/etc/motd" "$T"
+printf 'HELLO\n' > "$R/etc/motd"; touch -r "$T" "$R/etc/motd"; rm "$T"
+chmod 0644 "$R/modes/plain""#,
+    );
+    lab.repack("c", "later", &[]);
+    let later = lab.entries("later");
+    assert_eq!(
+        find(&later, "etc/motd").sha256.as_deref(),
+        Some(sha256_hex(b"HELLO\n").as_str())
+    );
+    assert!(
+        !names(&later).contains(&"modes/plain"),
+        "{:?}",
+        names(&later)
+    );
+    assert!(names(&later).contains(&"modes/suid"));
+}
+
+#[test]
 fn history_flags() {
     if !ready(&[]) {
         return;
