@@ -16,6 +16,14 @@ struct Listing {
     files: Vec<(Vec<u8>, Option<Metadata>)>,
 }
 
+/// What [`Cached::vouches`] found for the object it was asked about.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    meta: Metadata,
+    fingerprint: Fingerprint,
+    known: Option<Known>,
+}
+
 /// A [`Tree`] that answers `digest` from a [`StatCache`] when it can, says which
 /// objects the cache vouches for, and writes the new cache's text as the walk records
 /// each object.
@@ -34,7 +42,7 @@ pub struct Cached<'a> {
     last: RefCell<Option<(Vec<u8>, [u8; 32])>>,
     /// The object asked about last, its fingerprint and what the cache knows of it:
     /// the walk records each object right after asking.
-    asked: RefCell<(Vec<u8>, Option<(Metadata, Fingerprint, Option<Known>)>)>,
+    asked: RefCell<(Vec<u8>, Option<Answer>)>,
     /// The latest ctime (nanoseconds) an object recorded may have.
     limit: i64,
     /// Cache text not taken yet.
@@ -97,7 +105,11 @@ impl<'a> Cached<'a> {
             let mut asked = self.asked.borrow_mut();
             asked.0.clear();
             asked.0.extend_from_slice(path);
-            asked.1 = Some((*meta, fp, known));
+            asked.1 = Some(Answer {
+                meta: *meta,
+                fingerprint: fp,
+                known,
+            });
         }
         let agrees = known.is_some_and(|k| k.agrees);
         if agrees {
@@ -120,7 +132,7 @@ impl<'a> Cached<'a> {
         let (fp, known) = {
             let asked = self.asked.borrow();
             match asked.1 {
-                Some((m, fp, known)) if m == *meta && asked.0 == path => (fp, Some(known)),
+                Some(a) if a.meta == *meta && asked.0 == path => (a.fingerprint, Some(a.known)),
                 _ => (fingerprint::object(path, meta), None),
             }
         };

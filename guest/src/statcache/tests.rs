@@ -276,7 +276,7 @@ fn corrupt_caches_are_refused() {
     assert!(StatCache::parse("").is_err());
     assert!(StatCache::parse("repack-statcache 1\n").is_err());
     for bad in [
-        format!("{f}"),
+        f.to_owned(),
         format!("{f} "),
         format!("{f} = {digest} extra"),
         format!("{f} x {digest}"),
