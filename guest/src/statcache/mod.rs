@@ -165,8 +165,11 @@ impl StatCache {
         };
         let mut cache = StatCache::default();
         // One allocation of the right size: a cache of millions of lines would
-        // otherwise pass through doublings that hold up to twice the list.
-        cache.records.reserve_exact(bytes::count(body, b'\n'));
+        // otherwise pass through doublings that hold up to twice the list. No line is
+        // shorter than 35 bytes, so a corrupt text of newlines reserves no more than a
+        // well-formed one of its size.
+        let lines = bytes::count(body, b'\n').min(body.len() / 35 + 1);
+        cache.records.reserve_exact(lines);
         // Lines have fixed widths: `<32 hex> <flag>` and an optional ` <64 hex>`, so
         // they are read in place, without searching for their ends.
         let ends = |line: &[u8], at: usize| matches!(line.get(at), Some(b'\n') | None);

@@ -293,3 +293,10 @@ fn corrupt_caches_are_refused() {
     }
     assert!(StatCache::parse(&format!("{MAGIC}\n")).is_ok());
 }
+
+#[test]
+fn a_cache_of_blank_lines_is_refused() {
+    let text = format!("{MAGIC}\n{}", "\n".repeat(1 << 20));
+    let err = StatCache::parse(&text).unwrap_err();
+    assert_eq!(err, "line 2: malformed");
+}
