@@ -201,5 +201,7 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
 pub mod create;
 #[cfg(test)]
 pub(crate) mod mem;
+#[cfg(test)]
+pub(crate) mod recorded;
 
 pub use create::{Attributes, NewKind, NewObject, Refused};

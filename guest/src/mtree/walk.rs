@@ -160,11 +160,18 @@ where
     Ok(())
 }
 
-/// The attributes of the object at `path`: those listed, or else read.
-fn attributes(tree: &dyn Tree, path: &[u8], listed: Option<Xattrs>) -> Result<Xattrs, FsError> {
+/// The attributes of the object at `path`: those its listing gave, else read when its
+/// kind has them listed ([`Kind::lists_xattrs`]).
+fn attributes(
+    tree: &dyn Tree,
+    path: &[u8],
+    kind: Kind,
+    listed: Option<Xattrs>,
+) -> Result<Xattrs, FsError> {
     match listed {
         Some(x) => Ok(x),
-        None => tree.xattrs(path),
+        None if kind.lists_xattrs() => tree.xattrs(path),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -192,7 +199,7 @@ where
             vouched: true,
         });
     }
-    let xattrs = attributes(tree, path, listed).map_err(at(path))?;
+    let xattrs = attributes(tree, path, meta.kind, listed).map_err(at(path))?;
     let kws = match need {
         Need::Keywords => keywords(tree, path, meta, &xattrs, None).map_err(at(path))?,
         _ => Vec::new(),
@@ -249,11 +256,7 @@ where
             })?;
             continue;
         }
-        let xattrs = match (listed, object.meta.kind.lists_xattrs()) {
-            (Some(x), _) => x,
-            (None, true) => tree.xattrs(&child).map_err(at(&child))?,
-            (None, false) => Vec::new(),
-        };
+        let xattrs = attributes(tree, &child, object.meta.kind, listed).map_err(at(&child))?;
         let link = match object.meta.kind {
             Kind::Symlink => Some(tree.read_link(&child).map_err(at(&child))?),
             _ => None,

@@ -126,8 +126,8 @@ impl Needs for RepackNeeds<'_> {
         if self.cached.vouches(path, meta) {
             Need::Nothing
         } else if !self.writing && !self.differ.knows(path) {
-            // An addition whatever its keywords: its attributes and link target go
-            // into the layer, and it is read once, then (no digest taken here).
+            // An addition whatever its keywords: only its attributes and link target
+            // are read (the layer needs them), and it is not hashed.
             Need::Attributes
         } else {
             Need::Keywords
@@ -190,14 +190,11 @@ pub fn repack_to<S: Sink>(
     watch.lap("parse");
     mtree::walk_with::<RepackError>(tree, &needs, &mut |event| {
         let agrees = differ.event(&event);
-        match writer.as_mut() {
-            // Every object agrees with the manifest made of it.
-            Some(w) => {
-                w.event(&event);
-                cached.record_event(&event, true);
-            }
-            None => cached.record_event(&event, agrees),
+        if let Some(w) = writer.as_mut() {
+            w.event(&event);
         }
+        // Every object agrees with a manifest made of it.
+        cached.record_event(&event, agrees || writer.is_some());
         if cached.pending_text() >= CACHE_PIECE {
             cache_out(cached.take_text())?;
         }

@@ -6,6 +6,7 @@ use super::*;
 use crate::ids::IdMapping;
 use crate::tree::Kind;
 use crate::tree::mem::{MemTree, meta};
+use crate::tree::recorded::Recorded;
 
 /// One entry of a layer as read back.
 #[derive(Debug, PartialEq, Eq)]
@@ -483,55 +484,21 @@ fn a_whiteout_layer_deletes_each_path_in_order() {
     }
 }
 
-/// Records which paths were hashed.
-struct Hashed<'a> {
-    inner: &'a MemTree,
-    paths: std::cell::RefCell<Vec<Vec<u8>>>,
-}
-
-impl crate::tree::Tree for Hashed<'_> {
-    fn metadata(&self, p: &[u8]) -> Result<crate::tree::Metadata, crate::tree::FsError> {
-        self.inner.metadata(p)
-    }
-    fn read_dir(&self, p: &[u8]) -> Result<Vec<crate::tree::Entry>, crate::tree::FsError> {
-        self.inner.read_dir(p)
-    }
-    fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, crate::tree::FsError> {
-        self.inner.read_link(p)
-    }
-    fn xattrs(&self, p: &[u8]) -> Result<crate::tree::Xattrs, crate::tree::FsError> {
-        self.inner.xattrs(p)
-    }
-    fn digest(&self, p: &[u8]) -> Result<[u8; 32], crate::tree::FsError> {
-        self.paths.borrow_mut().push(p.to_vec());
-        self.inner.digest(p)
-    }
-    fn open_read(
-        &self,
-        p: &[u8],
-    ) -> Result<Box<dyn crate::tree::FileReader + '_>, crate::tree::FsError> {
-        self.inner.open_read(p)
-    }
-}
-
 #[test]
 fn files_the_manifest_lacks_are_only_hashed_for_a_new_manifest() {
     let (mut tree, manifest) = base();
     tree.insert(b"etc/new", meta(Kind::Regular, 0o640), b"new");
     tree.insert(b"etc/motd", meta(Kind::Regular, 0o644), b"changed\n");
-    let hashed = Hashed {
-        inner: &tree,
-        paths: Default::default(),
-    };
+    let hashed = Recorded::new(&tree);
     let mut plain = options(manifest.clone());
     plain.now = 1 << 62; // long after every ctime: nothing is racy
     let (bytes, summary) = repack(&hashed, &plain, Vec::new()).unwrap();
-    let paths = hashed.paths.take();
+    let calls = hashed.take();
     assert!(
-        paths.contains(&b"etc/motd".to_vec()),
+        calls.contains(&"digest etc/motd".to_owned()),
         "known files are compared"
     );
-    assert!(!paths.contains(&b"etc/new".to_vec()), "{paths:?}");
+    assert!(!calls.contains(&"digest etc/new".to_owned()), "{calls:?}");
     // The addition is in the layer all the same, and the stat cache leaves it out.
     let seen = read_layer(&bytes);
     assert_eq!(names(&seen), ["etc/motd", "etc/new"]);
@@ -555,56 +522,10 @@ fn files_the_manifest_lacks_are_only_hashed_for_a_new_manifest() {
     let mut refresh = options(manifest);
     refresh.refresh = Some(Header::default());
     let (_, summary) = repack(&hashed, &refresh, Vec::new()).unwrap();
-    assert!(hashed.paths.take().contains(&b"etc/new".to_vec()));
+    assert!(hashed.take().contains(&"digest etc/new".to_owned()));
     let new_manifest = summary.manifest.unwrap();
     let digest = crate::mtree::keywords::hex(&tree.digest(b"etc/new").unwrap());
     assert!(new_manifest.contains(&digest), "{new_manifest}");
-}
-
-/// Records the xattr and symlink reads asked of the tree (a listing's own attributes
-/// are not counted: they come with the directory, as from the host).
-struct Asked<'a> {
-    inner: &'a MemTree,
-    calls: std::cell::RefCell<Vec<String>>,
-}
-
-impl Asked<'_> {
-    fn note(&self, what: &str, p: &[u8]) {
-        let call = format!("{what} {}", String::from_utf8_lossy(p));
-        self.calls.borrow_mut().push(call);
-    }
-}
-
-impl crate::tree::Tree for Asked<'_> {
-    fn metadata(&self, p: &[u8]) -> Result<crate::tree::Metadata, crate::tree::FsError> {
-        self.inner.metadata(p)
-    }
-    fn read_dir(&self, p: &[u8]) -> Result<Vec<crate::tree::Entry>, crate::tree::FsError> {
-        self.inner.read_dir(p)
-    }
-    fn read_dir_xattrs(
-        &self,
-        p: &[u8],
-    ) -> Result<Vec<(crate::tree::Entry, crate::tree::Xattrs)>, crate::tree::FsError> {
-        self.inner.read_dir_xattrs(p)
-    }
-    fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, crate::tree::FsError> {
-        self.note("read-link", p);
-        self.inner.read_link(p)
-    }
-    fn xattrs(&self, p: &[u8]) -> Result<crate::tree::Xattrs, crate::tree::FsError> {
-        self.note("xattrs", p);
-        self.inner.xattrs(p)
-    }
-    fn digest(&self, p: &[u8]) -> Result<[u8; 32], crate::tree::FsError> {
-        self.inner.digest(p)
-    }
-    fn open_read(
-        &self,
-        p: &[u8],
-    ) -> Result<Box<dyn crate::tree::FileReader + '_>, crate::tree::FsError> {
-        self.inner.open_read(p)
-    }
 }
 
 #[test]
@@ -620,15 +541,12 @@ fn a_layer_asks_again_for_nothing_the_walk_read() {
         .xattrs
         .push((b"trusted.link".to_vec(), b"3".to_vec()));
     tree.insert(b"d/pipe", meta(Kind::Fifo, 0o600), b"");
-    let asked = Asked {
-        inner: &tree,
-        calls: Default::default(),
-    };
+    let asked = Recorded::new(&tree);
     let (bytes, _) = repack(&asked, &options(String::new()), Vec::new()).unwrap();
     // The root's attributes (no listing gives them) and those of the kinds a listing
     // leaves out; each symlink's target once, in the walk.
     assert_eq!(
-        asked.calls.take(),
+        asked.take(),
         [
             "xattrs ",
             "read-link d/link",

@@ -16,12 +16,16 @@ struct Listing {
     files: Vec<(Vec<u8>, Option<Metadata>)>,
 }
 
-/// What [`Cached::vouches`] found for the object it was asked about.
-#[derive(Debug, Clone, Copy)]
-struct Answer {
-    meta: Metadata,
+/// The object looked at last, its fingerprint, what the old cache knows of it and the
+/// digest given for it: the walk asks about an object, maybe hashes it, then records
+/// it, one object at a time.
+#[derive(Debug, Default)]
+struct Last {
+    path: Vec<u8>,
+    meta: Option<Metadata>,
     fingerprint: Fingerprint,
     known: Option<Known>,
+    digest: Option<[u8; 32]>,
 }
 
 /// A [`Tree`] that answers `digest` from a [`StatCache`] when it can, says which
@@ -38,11 +42,7 @@ pub struct Cached<'a> {
     /// agreement holds.
     vouching: bool,
     seen: RefCell<Listing>,
-    /// The digest given last, and for which path: recorded with the file's line.
-    last: RefCell<Option<(Vec<u8>, [u8; 32])>>,
-    /// The object asked about last, its fingerprint and what the cache knows of it:
-    /// the walk records each object right after asking.
-    asked: RefCell<(Vec<u8>, Option<Answer>)>,
+    last: RefCell<Last>,
     /// The latest ctime (nanoseconds) an object recorded may have.
     limit: i64,
     /// Cache text not taken yet.
@@ -80,8 +80,7 @@ impl<'a> Cached<'a> {
             cache,
             vouching: compared.is_some() && cache.manifest() == compared.copied(),
             seen: RefCell::new(Listing::default()),
-            last: RefCell::new(None),
-            asked: RefCell::new((Vec::new(), None)),
+            last: RefCell::default(),
             limit: racy_limit(now_ns, racy_ns),
             text: RefCell::new(format!("{MAGIC}\n")),
             hits: Cell::new(0),
@@ -93,25 +92,29 @@ impl<'a> Cached<'a> {
         self.vouching
     }
 
+    /// The fingerprint of the object at `path` in the state `meta` and what the old
+    /// cache knows of it, taken once per object.
+    fn look(&self, path: &[u8], meta: &Metadata) -> (Fingerprint, Option<Known>) {
+        let mut last = self.last.borrow_mut();
+        if last.meta.as_ref() != Some(meta) || last.path != path {
+            let fingerprint = fingerprint::object(path, meta);
+            last.path.clear();
+            last.path.extend_from_slice(path);
+            last.meta = Some(*meta);
+            last.fingerprint = fingerprint;
+            last.known = self.cache.get(&fingerprint);
+            last.digest = None;
+        }
+        (last.fingerprint, last.known)
+    }
+
     /// Whether the cache vouches that the object at `path`, in the state `meta`,
     /// agrees with the manifest compared with.
     pub fn vouches(&self, path: &[u8], meta: &Metadata) -> bool {
         if !self.vouching {
             return false;
         }
-        let fp = fingerprint::object(path, meta);
-        let known = self.cache.get(&fp);
-        {
-            let mut asked = self.asked.borrow_mut();
-            asked.0.clear();
-            asked.0.extend_from_slice(path);
-            asked.1 = Some(Answer {
-                meta: *meta,
-                fingerprint: fp,
-                known,
-            });
-        }
-        let agrees = known.is_some_and(|k| k.agrees);
+        let agrees = self.look(path, meta).1.is_some_and(|k| k.agrees);
         if agrees {
             self.hits.set(self.hits.get() + 1);
         }
@@ -120,7 +123,7 @@ impl<'a> Cached<'a> {
 
     /// Record the object at `path` in the state `meta`, which `agrees` (or not) with
     /// the manifest the new cache will name. A regular file's line carries the digest
-    /// given for it last, or else the one the old cache has for this state.
+    /// given for it, or else the one the old cache has for this state.
     pub fn record(&self, path: &[u8], meta: &Metadata, agrees: bool) {
         let ctime_ns = meta
             .ctime_sec
@@ -129,20 +132,9 @@ impl<'a> Cached<'a> {
         if ctime_ns > self.limit {
             return;
         }
-        let (fp, known) = {
-            let asked = self.asked.borrow();
-            match asked.1 {
-                Some(a) if a.meta == *meta && asked.0 == path => (a.fingerprint, Some(a.known)),
-                _ => (fingerprint::object(path, meta), None),
-            }
-        };
+        let (fp, known) = self.look(path, meta);
         let digest = match meta.kind {
-            Kind::Regular => match self.last.borrow_mut().take() {
-                Some((p, d)) if p == path => Some(d),
-                _ => known
-                    .unwrap_or_else(|| self.cache.get(&fp))
-                    .and_then(|k| k.digest),
-            },
+            Kind::Regular => self.last.borrow().digest.or(known.and_then(|k| k.digest)),
             _ => None,
         };
         if agrees || digest.is_some() {
@@ -245,18 +237,14 @@ impl Tree for Cached<'_> {
         let Some(meta) = self.take_seen(path) else {
             return self.inner.digest(path);
         };
-        let known = self
-            .cache
-            .get(&fingerprint::object(path, &meta))
-            .and_then(|k| k.digest);
-        let digest = match known {
+        let digest = match self.look(path, &meta).1.and_then(|k| k.digest) {
             Some(d) => {
                 self.hits.set(self.hits.get() + 1);
                 d
             }
             None => self.inner.digest(path)?,
         };
-        *self.last.borrow_mut() = Some((path.to_vec(), digest));
+        self.last.borrow_mut().digest = Some(digest);
         Ok(digest)
     }
 

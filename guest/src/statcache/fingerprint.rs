@@ -76,11 +76,6 @@ impl Fingerprinter {
         self.carried = rest.len();
     }
 
-    /// Take in one number (as its eight little-endian bytes).
-    pub fn number(&mut self, n: u64) {
-        self.update(&n.to_le_bytes());
-    }
-
     /// The fingerprint of everything taken in.
     pub fn finish(mut self) -> Fingerprint {
         if self.carried > 0 {

@@ -1,54 +1,13 @@
-use std::cell::RefCell;
-
 use super::*;
 use crate::mtree::{self, Header, WalkError};
 use crate::tree::mem::{MemTree, meta};
-use crate::tree::{Entry, FileReader, FsError, Kind, Metadata, Tree, Xattrs};
+use crate::tree::recorded::Recorded;
+use crate::tree::{Kind, Metadata, Tree};
 
 /// The racy window the host passes: 20 ms.
 const RACY: u64 = 20_000_000;
 /// A walk that began a minute after the test trees' ctimes (second 1000).
 const LATER: i64 = 1_060_000_000_000;
-
-/// Counts what the inner tree is asked that the cache can save.
-#[derive(Default)]
-struct Asked {
-    digests: u64,
-    xattrs: u64,
-    links: u64,
-}
-
-struct Counting<'a>(&'a MemTree, RefCell<Asked>);
-
-impl<'a> Counting<'a> {
-    fn new(tree: &'a MemTree) -> Self {
-        Counting(tree, RefCell::default())
-    }
-}
-
-impl Tree for Counting<'_> {
-    fn metadata(&self, p: &[u8]) -> Result<Metadata, FsError> {
-        self.0.metadata(p)
-    }
-    fn read_dir(&self, p: &[u8]) -> Result<Vec<Entry>, FsError> {
-        self.0.read_dir(p)
-    }
-    fn read_link(&self, p: &[u8]) -> Result<Vec<u8>, FsError> {
-        self.1.borrow_mut().links += 1;
-        self.0.read_link(p)
-    }
-    fn xattrs(&self, p: &[u8]) -> Result<Xattrs, FsError> {
-        self.1.borrow_mut().xattrs += 1;
-        self.0.xattrs(p)
-    }
-    fn digest(&self, p: &[u8]) -> Result<[u8; 32], FsError> {
-        self.1.borrow_mut().digests += 1;
-        self.0.digest(p)
-    }
-    fn open_read(&self, p: &[u8]) -> Result<Box<dyn FileReader + '_>, FsError> {
-        self.0.open_read(p)
-    }
-}
 
 /// Keywords of everything the cache does not vouch for.
 struct Vouching<'a>(&'a Cached<'a>);
@@ -157,19 +116,36 @@ fn a_digest_is_reused_by_state_and_a_changed_file_is_hashed_again() {
     let cache = StatCache::parse(&text).unwrap();
     t.nodes.get_mut(&b"a"[..]).unwrap().meta.ctime_nsec = 1;
     t.nodes.get_mut(&b"a"[..]).unwrap().data = b"new".to_vec();
-    let inner = Counting::new(&t);
+    let inner = Recorded::new(&t);
     // Not vouching (no manifest compared): digests only.
     let warm = Cached::new(&inner, &cache, None, LATER, RACY);
     let m = mtree::manifest(&warm, &Header::default()).unwrap();
-    assert_eq!(
-        inner.1.borrow().digests,
-        1,
-        "only the changed file is hashed"
-    );
+    assert_eq!(inner.count("digest"), 1, "only the changed file is hashed");
     assert_eq!(warm.hits(), 1);
     assert!(m.contains(&crate::mtree::keywords::hex(
         &crate::tree::mem::fake_digest(b"new")
     )));
+}
+
+/// Walk `t` comparing with `manifest`, `cache` vouching, recording every object as
+/// agreeing: each event goes to `visit`. Returns the new cache's text and the reads
+/// asked of `t` beyond its listings.
+fn vouched_walk(
+    t: &MemTree,
+    manifest: &str,
+    cache: &StatCache,
+    visit: &mut dyn FnMut(&mtree::Event<'_>),
+) -> (String, Vec<String>) {
+    let inner = Recorded::new(t);
+    let compared = fingerprint::text(manifest);
+    let cached = Cached::new(&inner, cache, Some(&compared), LATER, RACY);
+    mtree::walk_with::<WalkError>(&cached, &Vouching(&cached), &mut |e| {
+        visit(&e);
+        cached.record_event(&e, true);
+        Ok(())
+    })
+    .unwrap();
+    (cached.finish(&compared), inner.take())
 }
 
 #[test]
@@ -178,28 +154,19 @@ fn a_vouched_walk_reads_nothing_it_need_not() {
     t.nodes.get_mut(&b"d/b"[..]).unwrap().xattrs = vec![(b"user.k".to_vec(), b"v".to_vec())];
     let (manifest, text) = unpacked(&t, LATER);
     let cache = StatCache::parse(&text).unwrap();
-    let inner = Counting::new(&t);
-    let cached = Cached::new(
-        &inner,
-        &cache,
-        Some(&fingerprint::text(&manifest)),
-        LATER,
-        RACY,
-    );
     let mut vouched = 0;
-    mtree::walk_with::<WalkError>(&cached, &Vouching(&cached), &mut |e| {
+    let (again, asked) = vouched_walk(&t, &manifest, &cache, &mut |e| {
         if let mtree::Event::Dir { vouched: v, .. } | mtree::Event::Object { vouched: v, .. } = e {
-            vouched += usize::from(v);
+            vouched += usize::from(*v);
         }
-        cached.record_event(&e, true);
-        Ok(())
-    })
-    .unwrap();
+    });
     assert_eq!(vouched, 5);
-    let asked = inner.1.borrow();
-    assert_eq!((asked.digests, asked.xattrs, asked.links), (0, 0, 0));
+    assert_eq!(
+        asked,
+        Vec::<String>::new(),
+        "no digest, attribute or link read"
+    );
     // The new cache says what the old one said, digests included.
-    let again = cached.finish(&fingerprint::text(&manifest));
     assert_eq!(again, text);
 }
 
@@ -210,16 +177,8 @@ fn objects_not_vouched_for_have_their_attributes_read_one_by_one() {
     let cache = StatCache::parse(&text).unwrap();
     t.nodes.get_mut(&b"d/b"[..]).unwrap().meta.ctime_sec += 1;
     t.nodes.get_mut(&b"d/b"[..]).unwrap().xattrs = vec![(b"user.k".to_vec(), b"v".to_vec())];
-    let inner = Counting::new(&t);
-    let cached = Cached::new(
-        &inner,
-        &cache,
-        Some(&fingerprint::text(&manifest)),
-        LATER,
-        RACY,
-    );
     let mut seen = Vec::new();
-    mtree::walk_with::<WalkError>(&cached, &Vouching(&cached), &mut |e| {
+    let (_, asked) = vouched_walk(&t, &manifest, &cache, &mut |e| {
         if let mtree::Event::Object {
             path,
             vouched: false,
@@ -229,16 +188,13 @@ fn objects_not_vouched_for_have_their_attributes_read_one_by_one() {
         {
             seen.push((path.to_vec(), keywords.join(" ")));
         }
-        Ok(())
-    })
-    .unwrap();
+    });
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0, b"d/b");
     assert!(seen[0].1.contains("xattr.user.k="), "{}", seen[0].1);
-    let asked = inner.1.borrow();
-    assert_eq!((asked.xattrs, asked.links), (1, 0));
-    // A new state: the cache knows nothing of it, so the file is hashed.
-    assert_eq!(asked.digests, 1);
+    // Its attributes alone, no link; and, a new state the cache knows nothing of, its
+    // digest.
+    assert_eq!(asked, ["xattrs d/b", "digest d/b"]);
 }
 
 #[test]

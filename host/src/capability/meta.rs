@@ -1,8 +1,6 @@
 //! `lstat` metadata in the capability layer's own terms; the sandbox converts it to the
 //! contract's records.
 
-use cap_std::fs::{FileTypeExt, MetadataExt};
-
 /// The type of a filesystem object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -64,7 +62,7 @@ pub struct Entry {
 
 /// The metadata of an open file (`fstat`).
 pub fn of_file(file: &cap_std::fs::File) -> std::io::Result<Metadata> {
-    Ok(from_cap(&file.metadata()?))
+    Ok(from_stat(&rustix::fs::fstat(file)?))
 }
 
 /// Convert `lstat` (`fstatat` with `AT_SYMLINK_NOFOLLOW`) output.
@@ -99,47 +97,6 @@ pub fn from_stat(st: &rustix::fs::Stat) -> Metadata {
         ctime_nsec: st.st_ctime_nsec as u32,
         ino: st.st_ino,
         nlink: st.st_nlink,
-        rdev_major,
-        rdev_minor,
-    }
-}
-
-/// Convert cap-std metadata (taken without following symlinks).
-pub fn from_cap(m: &cap_std::fs::Metadata) -> Metadata {
-    let ft = m.file_type();
-    let kind = if ft.is_symlink() {
-        Kind::Symlink
-    } else if ft.is_dir() {
-        Kind::Directory
-    } else if ft.is_file() {
-        Kind::Regular
-    } else if ft.is_fifo() {
-        Kind::Fifo
-    } else if ft.is_socket() {
-        Kind::Socket
-    } else if ft.is_char_device() {
-        Kind::CharDevice
-    } else {
-        Kind::BlockDevice
-    };
-    let (rdev_major, rdev_minor) = match kind {
-        Kind::CharDevice | Kind::BlockDevice => {
-            (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()))
-        }
-        _ => (0, 0),
-    };
-    Metadata {
-        kind,
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        size: m.size(),
-        mtime_sec: m.mtime(),
-        mtime_nsec: m.mtime_nsec() as u32,
-        ctime_sec: m.ctime(),
-        ctime_nsec: m.ctime_nsec() as u32,
-        ino: m.ino(),
-        nlink: m.nlink(),
         rdev_major,
         rdev_minor,
     }

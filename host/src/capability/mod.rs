@@ -181,13 +181,17 @@ impl CapDir {
 
     /// Metadata of `path`; a final symlink is described, not followed.
     pub fn metadata(&self, path: &[u8]) -> Result<Metadata, CapError> {
-        let m = match self.target(path)? {
-            Target::Root => self.root.dir_metadata()?,
+        let st = match self.target(path)? {
+            Target::Root => rustix::fs::fstat(&*self.root)?,
             Target::Child(parent, name) => self.lending(&parent, path, Some(name), || {
-                Ok(parent.symlink_metadata(name)?)
+                Ok(rustix::fs::statat(
+                    &*parent,
+                    name,
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?)
             })?,
         };
-        let mut m = meta::from_cap(&m);
+        let mut m = meta::from_stat(&st);
         self.real_mode(|| normalized(path), &mut m)?;
         Ok(m)
     }
