@@ -1,7 +1,7 @@
 //! Applying one archive entry: umoci's rules for names, whiteouts, clobbering,
 //! creation and metadata.
 
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::Read;
 
 use super::owner::{host_owner, rootless_xattr};
@@ -29,16 +29,16 @@ const INLINE_MAX: u64 = 512 << 10;
 pub struct Layer<'o> {
     options: &'o Options,
     /// Real paths created by this layer, with their ancestors.
-    created: BTreeSet<Vec<u8>>,
+    created: FxHashSet<Vec<u8>>,
     /// Directories whose children this layer changed, with the modification time each
     /// must have when the layer is done (set back by [`Layer::finish`]).
-    parents: BTreeMap<Vec<u8>, (i64, u32)>,
+    parents: FxHashMap<Vec<u8>, (i64, u32)>,
     /// Archive directory paths already resolved to real directories (valid until the
     /// layer removes something).
-    resolved: BTreeMap<Vec<u8>, Vec<u8>>,
+    resolved: FxHashMap<Vec<u8>, Vec<u8>>,
     /// Real directories this layer made (the root too, when the layer began on an
     /// empty tree): a child exists only if this layer made it, so none needs a look.
-    fresh: BTreeSet<Vec<u8>>,
+    fresh: FxHashSet<Vec<u8>>,
     /// New objects waiting for one batched `create`.
     pending: Pending,
     warned_xattrs: bool,
@@ -49,10 +49,10 @@ impl<'o> Layer<'o> {
     pub fn new(options: &'o Options) -> Self {
         Layer {
             options,
-            created: BTreeSet::new(),
-            parents: BTreeMap::new(),
-            resolved: BTreeMap::new(),
-            fresh: BTreeSet::new(),
+            created: FxHashSet::default(),
+            parents: FxHashMap::default(),
+            resolved: FxHashMap::default(),
+            fresh: FxHashSet::default(),
             pending: Pending::default(),
             warned_xattrs: false,
         }
@@ -157,7 +157,7 @@ impl<'o> Layer<'o> {
     ) -> Result<(), UnpackError> {
         self.flush(tree, warnings)?;
         let mut dirs: Vec<(Vec<u8>, (i64, u32))> = self.parents.into_iter().collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
+        dirs.sort_unstable_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         for (dir, time) in dirs {
             match tree.set_times(&dir, time, None) {
                 Ok(()) | Err(FsError::NotFound) => {}
