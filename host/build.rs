@@ -1,4 +1,5 @@
-//! Builds the guest component for wasm32-wasip2 and embeds it in the host.
+//! Builds the guest component for wasm32-wasip2 and embeds it in the host, and the
+//! ISA-L gzip shim where ISA-L is installed.
 //!
 //! A nested `cargo build` runs with its own target directory inside `OUT_DIR` (the outer
 //! cargo holds the lock on the workspace target directory). Host compiler flags and
@@ -14,6 +15,7 @@ const TARGET: &str = "wasm32-wasip2";
 const GUEST: &str = "repack-guest";
 
 fn main() {
+    igzip();
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
     // Everything the nested build reads: the guest's sources and manifest, the contract,
@@ -74,6 +76,35 @@ fn main() {
         .map(|b| format!("{b:02x}"))
         .collect();
     println!("cargo:rustc-env=REPACK_GUEST_SHA256={digest}");
+}
+
+/// Compile `src/layout/igzip.c` and link ISA-L (`libisal`) when its headers are
+/// installed (Debian: `libisal-dev`), and tell the crate so (`cfg(repack_isal)`): gzip
+/// layers are then compressed by igzip instead of libdeflate (`layout::pgzip`). A build
+/// with `REPACK_NO_ISAL=1` leaves it out.
+fn igzip() {
+    println!("cargo:rustc-check-cfg=cfg(repack_isal)");
+    println!("cargo:rerun-if-env-changed=REPACK_NO_ISAL");
+    println!("cargo:rerun-if-changed=src/layout/igzip.c");
+    if env::var_os("REPACK_NO_ISAL").is_some_and(|v| !v.is_empty() && v != "0") {
+        return;
+    }
+    let built = cc::Build::new()
+        .file("src/layout/igzip.c")
+        .warnings(true)
+        .extra_warnings(true)
+        .cargo_warnings(false)
+        .try_compile("repack_igzip");
+    match built {
+        Ok(()) => {
+            println!("cargo:rustc-link-lib=dylib=isal");
+            println!("cargo:rustc-cfg=repack_isal");
+        }
+        Err(_) => println!(
+            "cargo:warning=ISA-L's headers were not found (Debian: libisal-dev); gzip layers \
+             are compressed with libdeflate, which takes more CPU"
+        ),
+    }
 }
 
 /// Fail with the exact fix when the wasm32-wasip2 standard library is missing.

@@ -7,6 +7,7 @@
 //! - [`blob`]: verified reads, atomic writes.
 //! - [`writer`]: streaming, compressed layer blobs.
 //! - [`pgzip`]: gzip on several threads, one member.
+//! - `igzip`: ISA-L's igzip for [`pgzip`], in builds that found ISA-L.
 //! - [`reader`]: blobs streamed to the guest, verified.
 //! - [`reference`](mod@reference): `--image` values and the tag grammar.
 //! - [`lock`]: the index lock, the writers lock and per-process temp directories.
@@ -19,6 +20,8 @@ pub mod digest;
 pub mod empty;
 pub mod error;
 pub mod gc;
+#[cfg(repack_isal)]
+pub mod igzip;
 pub mod inflate;
 pub mod json;
 pub mod lock;

@@ -1,5 +1,6 @@
 //! Parallel gzip: the stream is cut into [`BLOCK`]-sized blocks that worker threads
-//! compress at the same time with libdeflate, each into a complete gzip member; the
+//! compress at the same time, each into a complete gzip member (with ISA-L's igzip in
+//! builds that found it, else with libdeflate: [`Deflate`]); the
 //! members are written in order. A gzip file may hold any number of members, and every
 //! gzip reader in the container world (Go's, which umoci, skopeo and containerd use;
 //! GNU gzip; zlib's) reads them as one stream.
@@ -17,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use flate2::Compression;
 use libdeflater::{CompressionLvl, Compressor};
 
 /// Uncompressed bytes per block: smaller blocks spread a layer over the workers sooner,
@@ -28,7 +28,10 @@ pub const BLOCK: usize = 128 << 10;
 /// A block and the buffer its member is compressed into.
 struct Buffers {
     data: Vec<u8>,
+    /// The member is its first `member_len` bytes. It is never shortened, so a buffer
+    /// passed back and forth is zeroed only where it first grows.
     member: Vec<u8>,
+    member_len: usize,
 }
 
 /// One block for a worker.
@@ -63,10 +66,50 @@ impl<W: Write> std::fmt::Debug for ParallelGzip<W> {
     }
 }
 
+/// The deflate implementation and level blocks are compressed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deflate {
+    /// libdeflate at this level (0-12).
+    Libdeflate(i32),
+    /// ISA-L's igzip at this level (0-3).
+    #[cfg(repack_isal)]
+    Igzip(u32),
+}
+
+impl Deflate {
+    /// What layers are compressed with: igzip at [`super::igzip::LAYER_LEVEL`] where
+    /// the build found ISA-L, else libdeflate at `fallback_level`.
+    pub fn for_layers(fallback_level: i32) -> Self {
+        #[cfg(repack_isal)]
+        {
+            let _ = fallback_level;
+            Deflate::Igzip(super::igzip::LAYER_LEVEL)
+        }
+        #[cfg(not(repack_isal))]
+        Deflate::Libdeflate(fallback_level)
+    }
+
+    /// Its name and level, as `--version` and `--stats` print them.
+    pub fn describe(self) -> String {
+        match self {
+            Deflate::Libdeflate(level) => format!("libdeflate level {level}"),
+            #[cfg(repack_isal)]
+            Deflate::Igzip(level) => format!("ISA-L igzip level {level}"),
+        }
+    }
+}
+
+/// A block compressor at its level.
+enum Main {
+    Libdeflate(Compressor),
+    #[cfg(repack_isal)]
+    Igzip(super::igzip::Igzip),
+}
+
 /// One worker's compressors.
 struct Compressors {
     /// At the chosen level.
-    main: Compressor,
+    main: Main,
     /// Level 1, for trying samples of a block.
     probe: Compressor,
     /// Level 0: stored blocks.
@@ -79,16 +122,24 @@ struct Compressors {
 const SAMPLE: usize = 4096;
 
 impl Compressors {
-    fn new(level: CompressionLvl) -> Self {
+    fn new(deflate: Deflate) -> io::Result<Self> {
         let at = |l| CompressionLvl::new(l).unwrap_or(CompressionLvl::fastest());
+        let main = match deflate {
+            Deflate::Libdeflate(level) => Main::Libdeflate(Compressor::new(
+                CompressionLvl::new(level)
+                    .map_err(|e| io::Error::other(format!("gzip level {level}: {e:?}")))?,
+            )),
+            #[cfg(repack_isal)]
+            Deflate::Igzip(level) => Main::Igzip(super::igzip::Igzip::new(level)?),
+        };
         let mut probe = Compressor::new(at(1));
         let scratch = vec![0u8; probe.deflate_compress_bound(SAMPLE)];
-        Compressors {
-            main: Compressor::new(level),
+        Ok(Compressors {
+            main,
             probe,
             store: Compressor::new(at(0)),
             scratch,
-        }
+        })
     }
 
     /// Whether `data` looks like it will not compress (already compressed or random
@@ -116,33 +167,41 @@ fn member(compressors: &mut Compressors, buffers: &mut Buffers) -> io::Result<()
     let compressor = if compressors.incompressible(&buffers.data) {
         &mut compressors.store
     } else {
-        &mut compressors.main
+        match &mut compressors.main {
+            Main::Libdeflate(compressor) => compressor,
+            #[cfg(repack_isal)]
+            Main::Igzip(igzip) => {
+                buffers.member_len = igzip.member(&buffers.data, &mut buffers.member)?;
+                return Ok(());
+            }
+        }
     };
     let bound = compressor.gzip_compress_bound(buffers.data.len());
-    buffers.member.resize(bound, 0);
-    let n = compressor
+    if buffers.member.len() < bound {
+        buffers.member.resize(bound, 0);
+    }
+    buffers.member_len = compressor
         .gzip_compress(&buffers.data, &mut buffers.member)
         .map_err(|e| io::Error::other(format!("gzip: {e:?}")))?;
-    buffers.member.truncate(n);
     Ok(())
 }
 
 impl<W: Write> ParallelGzip<W> {
-    /// Compress into `inner` at `level` on `threads` workers.
-    pub fn new(inner: W, level: Compression, threads: usize) -> io::Result<Self> {
-        Self::counting(inner, level, threads, Arc::default())
+    /// Compress into `inner` with `deflate` on `threads` workers.
+    pub fn new(inner: W, deflate: Deflate, threads: usize) -> io::Result<Self> {
+        Self::counting(inner, deflate, threads, Arc::default())
     }
 
     /// Like [`ParallelGzip::new`], adding the CPU time of each worker thread to `cpu`
     /// (nanoseconds) as it ends.
     pub fn counting(
         inner: W,
-        level: Compression,
+        deflate: Deflate,
         threads: usize,
         cpu: Arc<AtomicU64>,
     ) -> io::Result<Self> {
-        let level = CompressionLvl::new(i32::try_from(level.level()).unwrap_or(6))
-            .map_err(|e| io::Error::other(format!("gzip level: {e:?}")))?;
+        // A level the implementation lacks fails here, not in a worker.
+        drop(Compressors::new(deflate)?);
         let (jobs_tx, jobs_rx) = channel::<Job>();
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
         let (done_tx, done_rx) = channel::<Done>();
@@ -155,7 +214,9 @@ impl<W: Write> ParallelGzip<W> {
                     .name(format!("repack-gzip-{i}"))
                     .spawn(move || {
                         let _cpu = crate::cpu::CountOnExit(&cpu);
-                        let mut compressors = Compressors::new(level);
+                        let Ok(mut compressors) = Compressors::new(deflate) else {
+                            return;
+                        };
                         loop {
                             let job = match rx.lock() {
                                 Ok(rx) => rx.recv(),
@@ -198,10 +259,12 @@ impl<W: Write> ParallelGzip<W> {
         let spare = self.free.pop().unwrap_or_else(|| Buffers {
             data: Vec::with_capacity(BLOCK),
             member: Vec::new(),
+            member_len: 0,
         });
         let buffers = Buffers {
             data: std::mem::replace(&mut self.block, spare.data),
             member: spare.member,
+            member_len: 0,
         };
         let job = Job {
             index: self.submitted,
@@ -226,7 +289,8 @@ impl<W: Write> ParallelGzip<W> {
         result?;
         self.waiting.insert(index, buffers);
         while let Some(mut buffers) = self.waiting.remove(&self.written) {
-            self.inner.write_all(&buffers.member)?;
+            self.inner
+                .write_all(&buffers.member[..buffers.member_len])?;
             self.written += 1;
             buffers.data.clear();
             self.free.push(buffers);
@@ -291,8 +355,25 @@ mod tests {
         out
     }
 
+    /// Every implementation this build has, at the levels used.
+    fn every_deflate() -> Vec<Deflate> {
+        let mut all = vec![Deflate::Libdeflate(1), Deflate::Libdeflate(6)];
+        #[cfg(repack_isal)]
+        all.extend([Deflate::Igzip(1), Deflate::Igzip(3)]);
+        assert!(all.contains(&Deflate::for_layers(1)));
+        all
+    }
+
     fn round_trip(data: &[u8]) -> Vec<u8> {
-        let mut gz = ParallelGzip::new(Vec::new(), Compression::default(), 2).unwrap();
+        every_deflate()
+            .into_iter()
+            .map(|deflate| round_trip_with(deflate, data))
+            .max_by_key(Vec::len)
+            .unwrap()
+    }
+
+    fn round_trip_with(deflate: Deflate, data: &[u8]) -> Vec<u8> {
+        let mut gz = ParallelGzip::new(Vec::new(), deflate, 2).unwrap();
         for chunk in data.chunks(300_000) {
             gz.write_all(chunk).unwrap();
         }
@@ -313,6 +394,13 @@ mod tests {
     }
 
     #[test]
+    fn a_level_the_implementation_lacks_fails_at_once() {
+        assert!(ParallelGzip::new(Vec::new(), Deflate::Libdeflate(13), 2).is_err());
+        #[cfg(repack_isal)]
+        assert!(ParallelGzip::new(Vec::new(), Deflate::Igzip(4), 2).is_err());
+    }
+
+    #[test]
     fn random_blocks_are_stored_and_text_is_compressed() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let random: Vec<u8> = (0..3 * BLOCK)
@@ -323,7 +411,7 @@ mod tests {
                 (x >> 24) as u8
             })
             .collect();
-        let mut compressors = Compressors::new(CompressionLvl::new(4).unwrap());
+        let mut compressors = Compressors::new(Deflate::Libdeflate(4)).unwrap();
         assert!(compressors.incompressible(&random[..BLOCK]));
         assert!(!compressors.incompressible(&sample(BLOCK)));
         // Random bytes come out barely larger (stored blocks), text much smaller, and
@@ -345,8 +433,8 @@ mod tests {
         // Real data: this test program's own machine code.
         let mut data = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         data.truncate(6 * BLOCK);
-        let parallel = round_trip(&data).len();
-        let mut one = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+        let parallel = round_trip_with(Deflate::Libdeflate(6), &data).len();
+        let mut one = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         one.write_all(&data).unwrap();
         let single = one.finish().unwrap().len();
         // Independent members lose a little against one stream.

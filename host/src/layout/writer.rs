@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use cap_std::fs::Dir;
 
 use super::blob::{self, Owner};
 use super::lock::TempArea;
-use super::pgzip::ParallelGzip;
+use super::pgzip::{Deflate, ParallelGzip};
 use super::{Digest, LayoutError};
 use crate::handle;
 
@@ -27,7 +27,8 @@ use crate::handle;
 pub enum Compression {
     /// Plain tar.
     None,
-    /// gzip (libdeflate level [`GZIP_LEVEL`]), compressed in 128 KiB blocks on every core.
+    /// gzip ([`gzip_deflate`]: ISA-L's igzip, or libdeflate level [`GZIP_LEVEL`]),
+    /// compressed in 128 KiB blocks on every core.
     Gzip,
     /// zstd (level 3), on two threads.
     Zstd,
@@ -53,10 +54,15 @@ impl Compression {
     }
 }
 
-/// libdeflate's level for gzip layers: its fastest, about 1.5 times level 4's speed and
-/// twice level 6's, for layers within 3% of umoci's size (the README's Architecture
-/// section has the figures).
-pub const GZIP_LEVEL: u32 = 1;
+/// libdeflate's level for gzip layers in builds without ISA-L: its fastest, about 1.5
+/// times level 4's speed and twice level 6's, for layers within 3% of umoci's size (the
+/// README's Architecture section has the figures).
+pub const GZIP_LEVEL: i32 = 1;
+
+/// What gzip layers are compressed with in this build.
+pub fn gzip_deflate() -> Deflate {
+    Deflate::for_layers(GZIP_LEVEL)
+}
 
 /// Chunks queued between the guest and the compressor.
 const QUEUE: usize = 4;
@@ -103,8 +109,14 @@ pub struct OverBudget(pub u64);
 pub struct BlobWriter {
     meter: Arc<LayerMeter>,
     size: u64,
-    /// Bytes not yet handed to the compressor (at most [`CHUNK`]).
+    /// The chunk being filled: its first `filled` bytes are not yet handed to the
+    /// compressor. Empty until the first byte, then [`CHUNK`] long and initialized, so
+    /// files are read straight into it with nothing zeroed first.
     pending: Vec<u8>,
+    filled: usize,
+    /// Chunks the compressor is done with, to be filled again (their pages stay
+    /// mapped and their bytes initialized).
+    free: Receiver<Vec<u8>>,
     /// sha256 of the uncompressed stream (the diff_id), taken on the writing thread as
     /// chunks are handed over: it waits for the compressor anyway, whose own thread
     /// has the compressed stream to hash and write.
@@ -212,6 +224,7 @@ impl BlobWriter {
             .try_clone()
             .map_err(LayoutError::io(temp.path()))?;
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
+        let (free_tx, free) = channel::<Vec<u8>>();
         let meter = Arc::new(LayerMeter::default());
         let worker_meter = Arc::clone(&meter);
         let worker = thread::Builder::new()
@@ -226,17 +239,18 @@ impl BlobWriter {
                     meter: worker_meter,
                 };
                 let (out, busy) = match compression {
-                    Compression::None => pump(out, &rx)?,
+                    Compression::None => pump(out, &rx, &free_tx)?,
                     Compression::Gzip => {
                         let threads = thread::available_parallelism().map_or(2, |n| n.get());
-                        let level = flate2::Compression::new(GZIP_LEVEL);
-                        let enc = ParallelGzip::counting(out, level, threads, Arc::clone(&cpu))?;
-                        pump(enc, &rx)?.0.finish()?
+                        let deflate = gzip_deflate();
+                        tracing::debug!("gzip layer: {}", deflate.describe());
+                        let enc = ParallelGzip::counting(out, deflate, threads, Arc::clone(&cpu))?;
+                        pump(enc, &rx, &free_tx)?.0.finish()?
                     }
                     Compression::Zstd => {
                         let mut enc = zstd::stream::Encoder::new(out, 3)?;
                         enc.multithread(2)?;
-                        let (enc, busy) = pump(enc, &rx)?;
+                        let (enc, busy) = pump(enc, &rx, &free_tx)?;
                         let start = Instant::now();
                         let busy = busy + start.elapsed();
                         let out = enc.finish()?;
@@ -267,6 +281,8 @@ impl BlobWriter {
             meter,
             size: 0,
             pending: Vec::new(),
+            filled: 0,
+            free,
             diff: Sha256::new(),
             queue: Some(tx),
             worker: Some(worker),
@@ -295,19 +311,17 @@ impl BlobWriter {
     /// Append uncompressed bytes.
     pub fn write(&mut self, bytes: Vec<u8>) -> Result<(), String> {
         self.count(bytes.len() as u64);
-        if self.pending.is_empty() && bytes.len() >= CHUNK {
+        if self.filled == 0 && bytes.len() >= CHUNK {
             return self.send(bytes);
         }
         let mut rest = &bytes[..];
         while !rest.is_empty() {
-            if self.pending.capacity() == 0 {
-                self.pending.reserve_exact(CHUNK);
-            }
-            let room = CHUNK - self.pending.len();
-            let (now, later) = rest.split_at(room.min(rest.len()));
-            self.pending.extend_from_slice(now);
+            let room = self.room();
+            let (now, later) = rest.split_at(room.len().min(rest.len()));
+            room[..now.len()].copy_from_slice(now);
+            self.filled += now.len();
             rest = later;
-            if self.pending.len() == CHUNK {
+            if self.filled == CHUNK {
                 self.send_pending()?;
             }
         }
@@ -320,28 +334,35 @@ impl BlobWriter {
         let mut reading = Duration::ZERO;
         let mut left = size;
         while left > 0 {
-            if self.pending.capacity() == 0 {
-                self.pending.reserve_exact(CHUNK);
-            }
-            let room = (CHUNK - self.pending.len()) as u64;
-            let want = left.min(room);
+            let room = self.room();
+            let want = room.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             let start = Instant::now();
-            let got = src
-                .by_ref()
-                .take(want)
-                .read_to_end(&mut self.pending)
-                .map_err(CopyError::Read)? as u64;
+            let got = read_up_to(src, &mut room[..want]).map_err(CopyError::Read)?;
             reading += start.elapsed();
-            self.count(got);
-            left -= got;
+            self.filled += got;
+            self.count(got as u64);
+            left -= got as u64;
             if got < want {
                 return Err(CopyError::Ended(size - left));
             }
-            if self.pending.len() == CHUNK {
+            if self.filled == CHUNK {
                 self.send_pending().map_err(CopyError::Layer)?;
             }
         }
         Ok(reading)
+    }
+
+    /// The unfilled rest of the chunk being filled, taking a chunk the compressor gave
+    /// back (or a new one) when none is.
+    fn room(&mut self) -> &mut [u8] {
+        if self.pending.len() != CHUNK {
+            let mut chunk = self.free.try_recv().unwrap_or_default();
+            // A chunk comes back as long as it was sent: only a short last one, or a
+            // new one, has bytes to initialize.
+            chunk.resize(CHUNK, 0);
+            self.pending = chunk;
+        }
+        &mut self.pending[self.filled..]
     }
 
     fn count(&mut self, n: u64) {
@@ -353,10 +374,12 @@ impl BlobWriter {
 
     /// Hand the gathered bytes to the compressor.
     fn send_pending(&mut self) -> Result<(), String> {
-        if self.pending.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
+        let mut full = std::mem::take(&mut self.pending);
+        full.truncate(self.filled);
+        self.filled = 0;
         self.send(full)
     }
 
@@ -423,14 +446,34 @@ impl Drop for BlobWriter {
 }
 
 /// Feed every queued chunk into `w`; return `w` and the time spent writing.
-fn pump<W: Write>(mut w: W, rx: &std::sync::mpsc::Receiver<Vec<u8>>) -> io::Result<(W, Duration)> {
+fn pump<W: Write>(
+    mut w: W,
+    rx: &Receiver<Vec<u8>>,
+    free: &Sender<Vec<u8>>,
+) -> io::Result<(W, Duration)> {
     let mut busy = Duration::ZERO;
     for chunk in rx {
         let start = Instant::now();
         w.write_all(&chunk)?;
         busy += start.elapsed();
+        // The writer may be gone (failed); the chunk is then simply freed.
+        let _ = free.send(chunk);
     }
     Ok((w, busy))
+}
+
+/// Read from `src` until `buf` is full or `src` ends; the bytes read.
+fn read_up_to(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(test)]

@@ -71,3 +71,17 @@ fn a_source_that_ends_early_fails_with_what_it_had() {
         format!("it ended after {} bytes", CHUNK + 100)
     );
 }
+
+/// CI builds (`CI=true`: `.ci/run` installs ISA-L's headers before building) compress
+/// gzip layers with ISA-L, the implementation the benchmarks' figures are for.
+#[test]
+fn ci_builds_compress_gzip_layers_with_isal() {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        let deflate = gzip_deflate();
+        assert!(
+            deflate.describe().starts_with("ISA-L"),
+            "under CI=true gzip layers must use ISA-L, not {}",
+            deflate.describe()
+        );
+    }
+}
