@@ -19,9 +19,10 @@ use super::{BlobReader, Compression, Digest};
 use crate::cpu::CountOnExit;
 
 /// Uncompressed bytes handed over per chunk.
-const CHUNK: usize = 256 << 10;
-/// Chunks decompressed ahead of the guest.
-const AHEAD: usize = 4;
+const CHUNK: usize = 128 << 10;
+/// Chunks decompressed ahead of the guest: with the one being filled and the one
+/// being read, half a MiB in flight, enough to keep both threads busy.
+const AHEAD: usize = 2;
 
 /// The layer media types the host decompresses: the base types, with a compression
 /// suffix or none. Others are left to the guest, which refuses them.

@@ -357,9 +357,15 @@ mod tests {
 
     /// Every implementation this build has, at the levels used.
     fn every_deflate() -> Vec<Deflate> {
-        let mut all = vec![Deflate::Libdeflate(1), Deflate::Libdeflate(6)];
-        #[cfg(repack_isal)]
-        all.extend([Deflate::Igzip(1), Deflate::Igzip(3)]);
+        let all = [
+            Deflate::Libdeflate(1),
+            Deflate::Libdeflate(6),
+            #[cfg(repack_isal)]
+            Deflate::Igzip(1),
+            #[cfg(repack_isal)]
+            Deflate::Igzip(3),
+        ]
+        .to_vec();
         assert!(all.contains(&Deflate::for_layers(1)));
         all
     }
