@@ -3,7 +3,8 @@
 #
 # DATA comes from bench/workloads.sh. Each row times one piece of work two ways in the
 # same run, on the same inputs, scratch on tmpfs: the plainest tool chain that does it
-# (the floor) and repack-host. Medians of RUNS runs (hyperfine), page cache warm.
+# (the floor) and repack-host. Medians of RUNS runs (hyperfine) after one untimed
+# warm-up run of each command, page cache warm.
 #
 # Rows
 #   unpack <layout>      `unpigz -c BLOB | tar -x` of the image's layer blob, against
@@ -88,7 +89,7 @@ PY
 time_it() {
     local name=$1 prepare=$2 command=$3
     say "   $name: $command"
-    hyperfine --style none --runs "$runs" --prepare "$prepare" \
+    hyperfine --style none --warmup 1 --runs "$runs" --prepare "$prepare" \
         --export-json "$work/json/$name.json" "$command" >/dev/null 2>"$work/json/$name.err" ||
         { cat "$work/json/$name.err" >&2; die "$name failed: $command"; }
     median=$(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][0]["median"])' \
@@ -189,7 +190,7 @@ row "Debian walk: full-stat \`find -printf\` / no-change repack" \
 rm -rf "$work/layout" "$work/bundle" "$work/statcache.saved"
 
 echo "Floors next to repack-host, one run: $(date -u +%F), $(nproc) CPUs, WORK on $fs_type,"
-echo "medians of $runs runs (hyperfine), page cache warm; $("$BIN" --version)."
+echo "medians of $runs runs after one warm-up (hyperfine), page cache warm; $("$BIN" --version)."
 echo
 echo "| work | floor | ours | ours/floor |"
 echo "|---|---:|---:|---:|"

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use repack_host::bindings::{LayerInfo, MapOptions, MtreeHeader, RepackOptions, UnpackOptions};
+use repack_host::bindings::{LayerInfo, MapOptions, RepackOptions, UnpackOptions};
 use repack_host::layout::{BlobReader, Compression, Descriptor, Layout};
 use repack_host::stats::Stats;
 use repack_host::{ComponentSource, Limits, MtreeRequest, Repacker};
@@ -96,18 +96,12 @@ fn run(args: Vec<String>) -> Result<()> {
                 keep_dirlinks: false,
                 max_layer_size: 1 << 30,
             };
-            let header = MtreeHeader {
-                user: None,
-                machine: None,
-                tree: (*dir).to_owned(),
-                date: String::new(),
-            };
             repacker.unpack_layers(
                 repack_host::capability::CapDir::open_ambient_writable(Path::new(dir))?,
                 Path::new(dir),
                 vec![(reader, info)],
                 &options,
-                &header,
+                None,
                 &limits,
                 &mut repack_host::stats::Stats::default(),
             )?;

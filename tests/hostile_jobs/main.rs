@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use repack_host::bindings::{MapOptions, MtreeHeader, UnpackOptions};
-use repack_host::sandbox::{HandleKind, hash_threads};
+use repack_host::sandbox::{HandleKind, TextSink, hash_threads};
 use repack_host::{ComponentSource, JobError, Limits, MtreeRequest, Repacker, SandboxError};
 
 use measure::{Growth, Watch};
@@ -219,6 +219,13 @@ fn a_writer_flood_stops_at_the_limit() {
         tree: "rootfs".into(),
         date: "now".into(),
     };
+    let bundle = repack_host::handle::ambient_dir(scratch.path(), true).unwrap();
+    let staged = || TextSink::staged(repack_host::handle::Staged::create(&bundle, 0o644).unwrap());
+    let texts = repack_host::repacker::BundleTexts {
+        manifest: staged(),
+        stat_cache: staged(),
+        header,
+    };
     let watch = Watch::start();
     let dir = repack_host::capability::CapDir::open_ambient_writable(&rootfs).unwrap();
     let result = repacker.unpack_layers(
@@ -226,7 +233,7 @@ fn a_writer_flood_stops_at_the_limit() {
         &rootfs,
         Vec::new(),
         &options,
-        &header,
+        Some(texts),
         &limits(256 * MIB),
         &mut repack_host::stats::Stats::default(),
     );

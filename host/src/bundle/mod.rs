@@ -88,13 +88,14 @@ impl Bundle {
     }
 
     /// Record an already populated `rootfs` in the bundle directory `dir` (at `path`)
-    /// as a bundle of the image reached by `walk`: its manifest text and `umoci.json`.
+    /// as a bundle of the image reached by `walk`: `place_mtree` puts its manifest in
+    /// place under the name it is given, then `umoci.json` is written.
     pub fn create(
         dir: Dir,
         path: &Path,
         walk: &[crate::layout::Descriptor],
-        mtree: &str,
         map_options: meta::MapOptions,
+        place_mtree: impl FnOnce(&str) -> std::io::Result<()>,
     ) -> Result<Self, BundleError> {
         let digest = &walk
             .last()
@@ -106,7 +107,8 @@ impl Bundle {
             dir,
             meta,
         };
-        bundle.write_file(&mtree_name(digest), mtree.as_bytes(), 0o644)?;
+        let name = mtree_name(digest);
+        place_mtree(&name).map_err(BundleError::io(&path.join(&name)))?;
         bundle.write_file(meta::FILE, &bundle.meta.encode(), 0o644)?;
         Ok(bundle)
     }
@@ -158,6 +160,12 @@ impl Bundle {
     /// Write `bytes` to the bundle file `name` atomically (see [`write_atomic`]).
     pub fn write_file(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), BundleError> {
         write_atomic(&self.dir, &self.path, name, bytes, mode)
+    }
+
+    /// A new file in the bundle, written in pieces and put in place under its name
+    /// when committed (see [`handle::Staged`]).
+    pub fn staged_file(&self) -> Result<handle::Staged, BundleError> {
+        handle::Staged::create(&self.dir, 0o644).map_err(BundleError::io(&self.path))
     }
 
     /// Remove the bundle file `name` (a symlink is removed, not followed).

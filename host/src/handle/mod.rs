@@ -10,14 +10,17 @@
 //! - [`atomic`]: new files that honour the umask, and atomic replacement (temp file,
 //!   fsync, rename, directory fsync) shared by layouts and bundles.
 //! - [`remove`]: removing a tree with a bounded number of descriptors and no recursion.
+//! - [`staged`]: a file written in pieces, put in place atomically when committed.
 
 pub mod atomic;
 pub mod open;
 pub mod remove;
+pub mod staged;
 
 pub use atomic::{create_temp, finish, sync_dir, write_atomic};
 pub use open::{NotRegular, ambient_dir, dir_at, dir_at_if_exists, open_regular, read_regular};
 pub use remove::remove_tree;
+pub use staged::Staged;
 
 /// The owner to give new files (the layout's, when running as root), or none.
 pub type Owner = Option<(u32, u32)>;

@@ -17,6 +17,8 @@ mod unpack;
 mod unpack_layers;
 mod whiteout;
 
+pub use unpack_layers::BundleTexts;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -47,12 +47,13 @@ impl Repacker {
                     (&image, &crate::layout::BlobReader::open),
                     options,
                     (&maps.0, &maps.1),
+                    None,
                     limits,
                     &mut stats,
                 )
             });
         match result {
-            Ok((_, _, warnings)) => Ok(Outcome {
+            Ok((_, warnings)) => Ok(Outcome {
                 manifest: image
                     .walk
                     .last()

@@ -13,7 +13,7 @@ use crate::image::history;
 use crate::image::{self, Addition, BaseImage, auto_compression, store_layer};
 use crate::layout::Layout;
 use crate::repack::{Outcome, RepackError, Request, refresh};
-use crate::sandbox::{Limits, wit_mappings};
+use crate::sandbox::{Limits, TextSink, wit_mappings};
 use crate::stats::Stats;
 
 impl Repacker {
@@ -76,11 +76,19 @@ impl Repacker {
 
         let writer = layout.layer_writer(compression, request.progress.clone())?;
         stats.lap("open", start);
+        // The cache only saves time; a bundle we cannot write to just goes without.
+        let stat_cache = match bundle.staged_file() {
+            Ok(file) => TextSink::staged(file),
+            Err(e) => {
+                tracing::debug!("stat cache not saved: {e}");
+                TextSink::discard()
+            }
+        };
         let (summary, stat_cache, writer) = self.repack_layer_in(
             CapDir::from_dir(rootfs_dir),
             &rootfs,
             &options,
-            writer,
+            (writer, stat_cache),
             limits,
             &mut stats,
         )?;
@@ -120,8 +128,7 @@ impl Repacker {
         if let Some(text) = &summary.manifest {
             refresh(&bundle, &walk, &request.image.tag, text).map_err(RepackError::Refresh)?;
         }
-        // The cache only saves time; a bundle we cannot write to just goes without.
-        if let Err(e) = bundle.write_file(bundle::STAT_CACHE, stat_cache.as_bytes(), 0o644) {
+        if let Err(e) = stat_cache.commit(std::ffi::OsStr::new(bundle::STAT_CACHE)) {
             tracing::debug!("stat cache not saved: {e}");
         }
         tracing::debug!("stat cache: {} objects known", summary.cache_hits);

@@ -30,29 +30,36 @@ impl Repacker {
             path: rootfs.to_owned(),
             source,
         })?;
-        let (summary, _, writer) =
-            self.repack_layer_in(dir, rootfs, options, writer, limits, stats)?;
+        let (summary, _, writer) = self.repack_layer_in(
+            dir,
+            rootfs,
+            options,
+            (writer, TextSink::discard()),
+            limits,
+            stats,
+        )?;
         Ok((summary, writer))
     }
 
     /// [`Repacker::repack_layer`] on an already opened rootfs (`rootfs` names it in
-    /// messages), also returning the tree's new stat cache.
+    /// messages), also writing the tree's new stat cache to `stat_cache` and returning
+    /// it (to be committed).
     pub fn repack_layer_in(
         &self,
         dir: CapDir,
         rootfs: &Path,
         options: &RepackOptions,
-        writer: BlobWriter,
+        (writer, stat_cache): (BlobWriter, TextSink),
         limits: &Limits,
         stats: &mut Stats,
-    ) -> Result<(RepackSummary, String, BlobWriter), JobError> {
+    ) -> Result<(RepackSummary, TextSink, BlobWriter), JobError> {
         let start = Instant::now();
         let mut job = self.sandbox.job(limits)?;
         let start = stats.lap("instantiate", start);
         let root = job.grant(dir)?;
         let sink = job.grant_layer(writer)?;
         let sink_rep = sink.rep();
-        let cache_rep = job.grant(TextSink::default())?.rep();
+        let cache_rep = job.grant(stat_cache)?.rep();
         let outcome = job.world.repack_bundle_layer().call_repack(
             &mut job.store,
             root,
@@ -63,9 +70,7 @@ impl Repacker {
         let outcome = job.finish(outcome, limits);
         let elapsed = start.elapsed();
         let writer = job.take(Resource::<BlobWriter>::new_own(sink_rep))?;
-        let cache = job
-            .take(Resource::<TextSink>::new_own(cache_rep))?
-            .into_string();
+        let cache = job.take(Resource::<TextSink>::new_own(cache_rep))?;
         let mut summary = outcome?.map_err(|f| JobError::guest(rootfs, f))?;
         summary.warnings = sanitized(std::mem::take(&mut summary.warnings));
         let mut guest = Duration::ZERO;

@@ -9,6 +9,7 @@ use cap_std::fs::Dir;
 use rustix::fs::{AtFlags, Mode};
 
 use super::Repacker;
+use super::unpack_layers::BundleTexts;
 use crate::bindings::{LayerInfo, MapOptions, MtreeHeader, UnpackOptions};
 use crate::bundle::meta::{self, MapOptions as BundleMaps};
 use crate::bundle::{self, Bundle, BundleError, IdMap};
@@ -17,7 +18,7 @@ use crate::handle;
 use crate::header;
 use crate::layout::BlobReader;
 use crate::runtime_config;
-use crate::sandbox::{Limits, wit_mappings};
+use crate::sandbox::{Limits, TextSink, wit_mappings};
 use crate::unpack::{
     Image, OpenLayer, Options, Outcome, Request, UnpackError, corrupt_layer, filetime_epoch,
     open_bundle_dir, runtime, to_host,
@@ -107,15 +108,31 @@ impl Repacker {
         let rootfs_err = |e: std::io::Error| BundleError::from_io(&rootfs, e);
         let cap = CapDir::from_dir(rootfs_dir.try_clone().map_err(rootfs_err)?);
         let mut stats = crate::stats::Stats::default();
-        let (manifest_text, stat_cache, warnings) = self.fill_rootfs(
+        let staged = |name: &str| {
+            handle::Staged::create(dir, 0o644)
+                .map_err(|e| BundleError::from_io(&bundle.join(name), e))
+        };
+        let texts = BundleTexts {
+            manifest: TextSink::staged(staged("manifest")?),
+            stat_cache: TextSink::staged(staged(bundle::STAT_CACHE)?),
+            header: MtreeHeader {
+                user: header::user_name(),
+                machine: header::machine_name(),
+                tree: rootfs.display().to_string(),
+                date: header::date_now(),
+            },
+        };
+        let (texts, warnings) = self.fill_rootfs(
             &rootfs,
             rootfs_dir,
             (image, open),
             &request.options,
             (uid_maps, gid_maps),
+            Some(texts),
             limits,
             &mut stats,
         )?;
+        let texts = texts.expect("texts asked for are returned");
         let start = std::time::Instant::now();
 
         let (runtime, _) = runtime::generate(
@@ -131,13 +148,10 @@ impl Repacker {
             &runtime_config::encode(&runtime),
             0o644,
         )?;
-        bundle::write_atomic(
-            dir,
-            bundle,
-            bundle::STAT_CACHE,
-            stat_cache.as_bytes(),
-            0o644,
-        )?;
+        texts
+            .stat_cache
+            .commit(OsStr::new(bundle::STAT_CACHE))
+            .map_err(|e| BundleError::from_io(&bundle.join(bundle::STAT_CACHE), e))?;
         let maps = BundleMaps {
             uid_mappings: (!uid_maps.is_empty()).then(|| uid_maps.to_vec()),
             gid_mappings: (!gid_maps.is_empty()).then(|| gid_maps.to_vec()),
@@ -146,7 +160,9 @@ impl Repacker {
         let dir = dir
             .try_clone()
             .map_err(|e| BundleError::from_io(bundle, e))?;
-        Bundle::create(dir, bundle, &image.walk, &manifest_text, maps)?;
+        Bundle::create(dir, bundle, &image.walk, maps, |name| {
+            texts.manifest.commit(OsStr::new(name))
+        })?;
         stats.lap("bundle", start);
         let manifest = image.walk.last().expect("walks are never empty");
         Ok(Outcome {
@@ -159,8 +175,9 @@ impl Repacker {
 
     /// Apply the image's layers to the empty directory `rootfs_dir` (at `rootfs`, for
     /// messages): its owner becomes the mapped root, its mode 0755, its times the
-    /// epoch. Returns the manifest of the result, its stat cache and the guest's
-    /// warnings; where the time went is added to `stats`.
+    /// epoch. Writes the result's manifest and stat cache to `texts` when given, and
+    /// returns them (to be committed) with the guest's warnings; where the time went
+    /// is added to `stats`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn fill_rootfs(
         &self,
@@ -169,9 +186,10 @@ impl Repacker {
         (image, open): (&Image, &OpenLayer),
         options: &Options,
         (uid_maps, gid_maps): (&[IdMap], &[IdMap]),
+        texts: Option<BundleTexts>,
         limits: &Limits,
         stats: &mut crate::stats::Stats,
-    ) -> Result<(String, String, Vec<String>), UnpackError> {
+    ) -> Result<(Option<BundleTexts>, Vec<String>), UnpackError> {
         let root_owner = (to_host(0, uid_maps), to_host(0, gid_maps));
         let (Some(uid), Some(gid)) = root_owner else {
             return Err(UnpackError::Invalid(
@@ -210,12 +228,6 @@ impl Repacker {
             keep_dirlinks: options.keep_dirlinks,
             max_layer_size: options.max_layer_size,
         };
-        let header = MtreeHeader {
-            user: header::user_name(),
-            machine: header::machine_name(),
-            tree: rootfs.display().to_string(),
-            date: header::date_now(),
-        };
         let writable = CapDir::from_dir_writable(rootfs_dir.try_clone().map_err(rootfs_err)?);
         // The rootfs root's time: the epoch, whatever the layers did to it.
         let epoch = filetime_epoch(&rootfs_dir);
@@ -225,7 +237,7 @@ impl Repacker {
                 rootfs,
                 sources,
                 &unpack_options,
-                &header,
+                texts,
                 limits,
                 stats,
             )

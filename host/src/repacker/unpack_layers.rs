@@ -1,6 +1,6 @@
 //! The guest's `unpack-layer` and `mtree-cached` calls: an image's layers applied to a
-//! new rootfs in one job, then its manifest and stat cache. `unpack` and `raw unpack`
-//! fill their rootfs with it.
+//! new rootfs in one job, then its manifest and stat cache (for a bundle: `raw unpack`
+//! makes neither). `unpack` and `raw unpack` fill their rootfs with it.
 
 use std::path::Path;
 use std::time::Instant;
@@ -15,12 +15,25 @@ use crate::layout::{BlobReader, Digest};
 use crate::sandbox::{Limits, TextSink};
 use crate::stats::Stats;
 
+/// Where a bundle's texts about its new rootfs go, as the walk makes them.
+#[derive(Debug)]
+pub struct BundleTexts {
+    /// The mtree manifest (with `header`).
+    pub manifest: TextSink,
+    /// The stat cache.
+    pub stat_cache: TextSink,
+    /// The manifest's comment lines.
+    pub header: MtreeHeader,
+}
+
 impl Repacker {
     /// Apply `layers` in order to the (new, empty) directory `dir`, granted for writing
-    /// (`rootfs` names it in messages), then return its mtree manifest, its stat cache
-    /// and the guest's warnings. One job runs all layers, so the budgets cover the whole
-    /// unpack; a layer may expand to the smaller of `options.max_layer_size` and
-    /// [`Limits::max_layer_size`]. Where the time went is added to `stats`.
+    /// (`rootfs` names it in messages), then, when `texts` are asked for, walk the
+    /// result for its mtree manifest and stat cache and write them there. Returns the
+    /// texts (to be committed) and the guest's warnings. One job runs all layers, so
+    /// the budgets cover the whole unpack; a layer may expand to the smaller of
+    /// `options.max_layer_size` and [`Limits::max_layer_size`]. Where the time went is
+    /// added to `stats`.
     #[allow(clippy::too_many_arguments)]
     pub fn unpack_layers(
         &self,
@@ -28,10 +41,10 @@ impl Repacker {
         rootfs: &Path,
         layers: Vec<(BlobReader, LayerInfo)>,
         options: &UnpackOptions,
-        header: &MtreeHeader,
+        texts: Option<BundleTexts>,
         limits: &Limits,
         stats: &mut Stats,
-    ) -> Result<(String, String, Vec<String>), JobError> {
+    ) -> Result<(Option<BundleTexts>, Vec<String>), JobError> {
         let start = Instant::now();
         let options = &UnpackOptions {
             max_layer_size: options.max_layer_size.min(limits.max_layer_size),
@@ -76,6 +89,17 @@ impl Repacker {
             start = stats.lap(&format!("guest: layer {}", index + 1), start);
             warnings.extend(sanitized(outcome?.map_err(guest)?));
         }
+        let Some(BundleTexts {
+            manifest,
+            stat_cache,
+            header,
+        }) = texts
+        else {
+            let data = job.store.data();
+            stats.calls = data.calls();
+            stats.guest_memory = data.memory_peak();
+            return Ok((None, warnings));
+        };
         // The stat cache leaves out files whose ctime is within RACY_WINDOW of the time
         // it is taken at (a later change in the same clock tick would not show). Every
         // file here was just written: waiting that long once lets the cache keep them all.
@@ -83,12 +107,12 @@ impl Repacker {
             std::thread::sleep(RACY_WINDOW);
             start = stats.lap("racy window", start);
         }
-        let sink_rep = job.grant(TextSink::default())?.rep();
-        let cache_rep = job.grant(TextSink::default())?.rep();
+        let sink_rep = job.grant(manifest)?.rep();
+        let cache_rep = job.grant(stat_cache)?.rep();
         let outcome = job.world.repack_bundle_layer().call_mtree_cached(
             &mut job.store,
             Resource::new_borrow(root_rep),
-            header,
+            &header,
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
             RACY_WINDOW.as_nanos() as u64,
             Resource::new_borrow(sink_rep),
@@ -99,12 +123,15 @@ impl Repacker {
         stats.calls = data.calls();
         stats.guest_memory = data.memory_peak();
         job.finish(outcome, limits)?.map_err(guest)?;
-        let manifest = job
-            .take(Resource::<TextSink>::new_own(sink_rep))?
-            .into_string();
-        let cache = job
-            .take(Resource::<TextSink>::new_own(cache_rep))?
-            .into_string();
-        Ok((manifest, cache, warnings))
+        let manifest = job.take(Resource::<TextSink>::new_own(sink_rep))?;
+        let stat_cache = job.take(Resource::<TextSink>::new_own(cache_rep))?;
+        Ok((
+            Some(BundleTexts {
+                manifest,
+                stat_cache,
+                header,
+            }),
+            warnings,
+        ))
     }
 }

@@ -540,7 +540,7 @@ impl blobs::HostTextWriter for JobState {
         let max = self.limits.max_layer_written;
         let sink = self.table.get_mut(&writer)?;
         // A manifest counts against the same budget as a layer's archive.
-        if (sink.len() as u64).saturating_add(n as u64) > max {
+        if sink.written().saturating_add(n as u64) > max {
             return Err(self.stop(Budget::LayerWritten));
         }
         sink.push(&text);
