@@ -74,18 +74,18 @@ fixed_mtime=1700000000
 define() {
     op=repack from='' edit=none bundles=own inplace=0
     case $1 in
-        debian-first)        layout=empty from=base edit=tree:debian target=0.50 ;;
+        debian-first)        layout=empty from=base edit=tree:debian target=0.30 ;;
         debian-nochange)     layout=debian bundles=umoci target=0.40 ;;
-        debian-nochange-own) layout=debian inplace=1 target=0.10 ;;
-        debian-small)        layout=debian edit=small inplace=1 target=0.15 ;;
-        debian-big)          layout=debian edit=big inplace=1 target=0.60 ;;
-        many-first)          layout=empty from=base edit=tree:many-small target=0.50 ;;
+        debian-nochange-own) layout=debian inplace=1 target=0.05 ;;
+        debian-small)        layout=debian edit=small inplace=1 target=0.06 ;;
+        debian-big)          layout=debian edit=big inplace=1 target=0.30 ;;
+        many-first)          layout=empty from=base edit=tree:many-small target=0.25 ;;
         many-nochange)       layout=many-small bundles=umoci target=0.40 ;;
-        many-nochange-own)   layout=many-small inplace=1 target=0.10 ;;
+        many-nochange-own)   layout=many-small inplace=1 target=0.05 ;;
         large-first)         layout=empty from=base edit=tree:few-large target=- ;;
-        debian-unpack)       op=unpack layout=debian target=0.70 ;;
-        many-unpack)         op=unpack layout=many-small target=0.70 ;;
-        large-unpack)        op=unpack layout=few-large target=0.70 ;;
+        debian-unpack)       op=unpack layout=debian target=0.40 ;;
+        many-unpack)         op=unpack layout=many-small target=0.30 ;;
+        large-unpack)        op=unpack layout=few-large target=0.45 ;;
         *) return 1 ;;
     esac
     from=${from:-$layout}
@@ -409,7 +409,12 @@ report() {
         fi
         ub=${layer_bytes[$s.umoci]:--}; ob=${layer_bytes[$s.ours]:--}
         [ "$op" = repack ] || { ub=-; ob=-; }
-        echo "| $s | $op | $u | $o | $ratio | $target_text$verdict | $uc | $oc | $ur | $or | $ub | $ob | $(divide "$ob" "$ub") |"
+        # Layers may be at most 1.05 times the size of umoci's.
+        size=$(divide "$ob" "$ub")
+        if [ "$size" != - ] && [ "$ub" != 0 ]; then
+            if awk -v r="$size" 'BEGIN { exit !(r <= 1.05) }'; then size="$size (≤ 1.05)"; else size="$size (over 1.05)"; fi
+        fi
+        echo "| $s | $op | $u | $o | $ratio | $target_text$verdict | $uc | $oc | $ur | $or | $ub | $ob | $size |"
     done
     echo
     echo "Checks of run 1 (repack: skopeo inspect of the new image, the layer's entries as type+name"
