@@ -108,13 +108,12 @@ impl Repacker {
         let rootfs_err = |e: std::io::Error| BundleError::from_io(&rootfs, e);
         let cap = CapDir::from_dir(rootfs_dir.try_clone().map_err(rootfs_err)?);
         let mut stats = crate::stats::Stats::default();
-        let staged = |name: &str| {
-            handle::Staged::create(dir, 0o644)
-                .map_err(|e| BundleError::from_io(&bundle.join(name), e))
-        };
+        // Written as the walk makes them; named only once the rootfs is complete.
+        let staged =
+            || handle::Staged::create(dir, 0o644).map_err(|e| BundleError::from_io(bundle, e));
         let texts = BundleTexts {
-            manifest: TextSink::staged(staged("manifest")?),
-            stat_cache: TextSink::staged(staged(bundle::STAT_CACHE)?),
+            manifest: TextSink::staged(staged()?),
+            stat_cache: TextSink::staged(staged()?),
             header: MtreeHeader {
                 user: header::user_name(),
                 machine: header::machine_name(),
