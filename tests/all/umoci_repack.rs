@@ -673,7 +673,12 @@ fn a_bundle_our_stat_cache_knows_gives_the_layer_a_cacheless_one_gives() {
     }
 
     // Every kind of edit is found as without a cache: contents, modes, owners,
-    // attributes, links, kinds, deletions, additions.
+    // attributes, links, kinds, deletions, additions. Manifests keep whole seconds
+    // (`tar_time`), and the layer's times are those of a tree made a moment ago
+    // (rounded, possibly up): a directory whose only change is its mtime looks
+    // unchanged while the clock is still in that second, to either tool. The two
+    // bundles are edited a moment apart, so both edits must come after it.
+    wait_past_tar_times(&lab.path().join("c"));
     lab.edit("b", EDIT);
     lab.edit("c", EDIT);
     lab.repack("b", "without", &[]);
@@ -711,6 +716,27 @@ chmod 0644 "$R/modes/plain""#,
         names(&later)
     );
     assert!(names(&later).contains(&"modes/suid"));
+}
+
+/// Sleep until the clock is past every whole second a `tar_time` of the manifest in
+/// `bundle` names.
+fn wait_past_tar_times(bundle: &Path) {
+    let mtree = fs::read_dir(bundle)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "mtree"))
+        .expect("a manifest in the bundle");
+    let text = fs::read_to_string(mtree).unwrap();
+    let latest = text
+        .split_ascii_whitespace()
+        .filter_map(|word| word.strip_prefix("tar_time="))
+        .filter_map(|t| t.split('.').next()?.parse::<u64>().ok())
+        .max()
+        .expect("times in the manifest");
+    let past = std::time::UNIX_EPOCH + std::time::Duration::from_secs(latest + 1);
+    if let Ok(wait) = past.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(wait);
+    }
 }
 
 #[test]
