@@ -14,10 +14,10 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use super::Owner;
+use super::{Owner, Staged};
 
 /// Random lowercase letters and digits, `len` of them (names of temp files and
 /// directories; uniqueness is enforced by `O_EXCL`, not by the randomness).
@@ -93,18 +93,9 @@ pub fn write_atomic(
     mode: u32,
     owner: Owner,
 ) -> io::Result<()> {
-    let (mut file, tmp) = create_temp(temp, ".repack-", mode)?;
-    let placed = (|| -> io::Result<()> {
-        file.write_all(bytes)?;
-        finish(&file, owner)?;
-        rustix::fs::renameat(temp, &tmp, dir, name)?;
-        Ok(())
-    })();
-    if placed.is_err() {
-        let _ = rustix::fs::unlinkat(temp, &tmp, AtFlags::empty());
-    }
-    placed?;
-    sync_dir(dir)
+    let mut staged = Staged::create(temp, mode)?;
+    staged.write_all(bytes)?;
+    staged.commit_into(dir, name, owner)
 }
 
 #[cfg(test)]

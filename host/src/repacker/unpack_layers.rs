@@ -89,49 +89,44 @@ impl Repacker {
             start = stats.lap(&format!("guest: layer {}", index + 1), start);
             warnings.extend(sanitized(outcome?.map_err(guest)?));
         }
-        let Some(BundleTexts {
-            manifest,
-            stat_cache,
-            header,
-        }) = texts
-        else {
-            let data = job.store.data();
-            stats.calls = data.calls();
-            stats.guest_memory = data.memory_peak();
-            return Ok((None, warnings));
-        };
-        // The stat cache leaves out files whose ctime is within RACY_WINDOW of the time
-        // it is taken at (a later change in the same clock tick would not show). Every
-        // file here was just written: waiting that long once lets the cache keep them all.
-        if layer_count > 0 {
-            std::thread::sleep(RACY_WINDOW);
-            start = stats.lap("racy window", start);
-        }
-        let sink_rep = job.grant(manifest)?.rep();
-        let cache_rep = job.grant(stat_cache)?.rep();
-        let outcome = job.world.repack_bundle_layer().call_mtree_cached(
-            &mut job.store,
-            Resource::new_borrow(root_rep),
-            &header,
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
-            RACY_WINDOW.as_nanos() as u64,
-            Resource::new_borrow(sink_rep),
-            Resource::new_borrow(cache_rep),
-        );
-        stats.lap("guest: mtree", start);
-        let data = job.store.data();
-        stats.calls = data.calls();
-        stats.guest_memory = data.memory_peak();
-        job.finish(outcome, limits)?.map_err(guest)?;
-        let manifest = job.take(Resource::<TextSink>::new_own(sink_rep))?;
-        let stat_cache = job.take(Resource::<TextSink>::new_own(cache_rep))?;
-        Ok((
+        let texts = match texts {
+            None => None,
             Some(BundleTexts {
                 manifest,
                 stat_cache,
                 header,
-            }),
-            warnings,
-        ))
+            }) => {
+                // The stat cache leaves out files whose ctime is within RACY_WINDOW of
+                // the time it is taken at (a later change in the same clock tick would
+                // not show). Every file here was just written: waiting that long once
+                // lets the cache keep them all.
+                if layer_count > 0 {
+                    std::thread::sleep(RACY_WINDOW);
+                    start = stats.lap("racy window", start);
+                }
+                let sink_rep = job.grant(manifest)?.rep();
+                let cache_rep = job.grant(stat_cache)?.rep();
+                let outcome = job.world.repack_bundle_layer().call_mtree_cached(
+                    &mut job.store,
+                    Resource::new_borrow(root_rep),
+                    &header,
+                    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                    RACY_WINDOW.as_nanos() as u64,
+                    Resource::new_borrow(sink_rep),
+                    Resource::new_borrow(cache_rep),
+                );
+                stats.lap("guest: mtree", start);
+                job.finish(outcome, limits)?.map_err(guest)?;
+                Some(BundleTexts {
+                    manifest: job.take(Resource::<TextSink>::new_own(sink_rep))?,
+                    stat_cache: job.take(Resource::<TextSink>::new_own(cache_rep))?,
+                    header,
+                })
+            }
+        };
+        let data = job.store.data();
+        stats.calls = data.calls();
+        stats.guest_memory = data.memory_peak();
+        Ok((texts, warnings))
     }
 }
